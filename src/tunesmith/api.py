@@ -1,0 +1,103 @@
+"""The Python API. The CLI (and later the REST service) are thin layers over these functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunesmith.config import RunConfig, build_config, merge, read_yaml
+from tunesmith.errors import TunesmithError
+from tunesmith.run_dir import CONFIG, RunDir
+
+
+def resolve_config(data: str | None = None, *, config: str | Path | dict | None = None,
+                   overrides: dict[str, Any] | None = None, source: str = "settings") -> RunConfig:
+    """Defaults < config file (or dict) < explicit settings, validated all at once."""
+    values: dict[str, Any] = {}
+    if isinstance(config, dict):
+        values = dict(config)
+    elif config:
+        values = read_yaml(config)
+        source = f"{config} and flags"
+    values = merge(values, overrides or {})
+    if data:
+        values = merge(values, {"data": {"path": str(data)}})
+    return build_config(values, source)
+
+
+def train(data: str | Path | None = None, *, config: str | Path | dict | None = None,
+          resume: bool = False, overwrite: bool = False, **settings: Any) -> Model:
+    """Fine-tune a model and return it, loaded. The run directory is `model.path`.
+
+    `settings` are the config keys: `model="minilm-l6"`, `out="runs/x"`,
+    `data={"text_column": "review"}`, `train={"epochs": 1, "learning_rate": 3e-5}`.
+    With `resume=True` and only `out=...`, the run continues from its saved configuration.
+    """
+    from tunesmith.training.pipeline import run_training
+
+    if resume and settings.get("out") and data is None and config is None:
+        saved = RunDir(settings["out"]) / CONFIG
+        if saved.is_file():
+            config = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    cfg = resolve_config(str(data) if data else None, config=config, overrides=settings)
+    return load(run_training(cfg, resume=resume, overwrite=overwrite))
+
+
+def load(run_dir: str | Path) -> Model:
+    """Load a finished run for prediction and evaluation."""
+    return Model(run_dir)
+
+
+def evaluate(run_dir: str | Path, data: str | Path, **columns: str | None) -> dict:
+    """Metrics of a finished run on new labelled data (same format as training data)."""
+    return load(run_dir).evaluate(data, **columns)
+
+
+class Model:
+    """A fine-tuned model from a run directory: `predict` answers, `evaluate` scores."""
+
+    def __init__(self, run_dir: str | Path):
+        from tunesmith import tasks
+        from tunesmith.console import quiet_libraries
+
+        self.run = RunDir(run_dir)
+        self.path = self.run.path
+        self.manifest = self.run.manifest()
+        self.task = tasks.get(self.manifest["task"])
+        self.labels: list[str] = self.manifest["labels"]
+        self.max_length: int = self.manifest["max_length"]
+        quiet_libraries()
+        self.model, self.processor = self.task.load_trained(self.path)
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+
+    def predict(self, inputs: Any | list, batch_size: int = 64) -> Any:
+        """Answers for one input (a dict) or a list of inputs (a list of dicts)."""
+        single = not isinstance(inputs, (list, tuple))
+        answers = self.task.predict(self.model, self.processor, [inputs] if single else
+                                    list(inputs), self.labels, self.max_length, batch_size)
+        return answers[0] if single else answers
+
+    def evaluate(self, data: str | Path, text_column: str | None = None,
+                 label_column: str | None = None) -> dict:
+        from tunesmith.data.readers import read_table
+
+        table = read_table(data, "--data")
+        saved = self.manifest["columns"]
+        # Prefer the training run's column names when the new file has them.
+        columns = {"text": text_column or (saved["text"] if saved["text"] in table else None),
+                   "label": label_column or (saved["label"] if saved["label"] in table else None)}
+        examples = self.task.prepare(table, str(data), columns)
+        unknown = sorted(set(examples.frame["label"]) - set(self.labels))
+        if unknown:
+            raise TunesmithError(f"labels the model never saw: {unknown[:5]} (it knows "
+                                 f"{self.labels})", where=f"{data}, column "
+                                 f"{examples.columns['label']!r}",
+                                 fix="remove those rows or retrain with them")
+        predictions = self.predict(list(examples.frame["input"]))
+        return self.task.score(predictions, examples, self.labels)

@@ -1,0 +1,180 @@
+"""The command line: a thin layer over tunesmith.api.
+
+Kept light on purpose: building the parser and printing --help never imports torch. Training
+flags are generated from the config models (config.py), so a flag, its YAML key and its help
+text cannot drift apart: `--train.learning_rate 3e-5` is `train: {learning_rate: 3e-5}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+from pathlib import Path
+
+from tunesmith import __version__
+from tunesmith.errors import TunesmithError
+
+EXAMPLES = """examples:
+  tunesmith train bbc/ --model minilm-l6 --out runs/bbc
+  tunesmith train reviews.csv                        columns and task detected and announced
+  tunesmith train --config examples/text-classification.yaml --train.learning_rate 3e-5
+  tunesmith evaluate runs/bbc --data more_reviews.csv
+  tunesmith predict runs/bbc --text "Shares fell sharply after the results"
+  tunesmith predict runs/bbc --input new.csv --output predictions.csv
+"""
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from tunesmith.config import GROUPS, RunConfig
+
+    top = parser.add_argument_group("run")
+    for name in ("task", "model", "out"):
+        field = RunConfig.model_fields[name]
+        top.add_argument(f"--{name}", default=argparse.SUPPRESS, metavar=name.upper(),
+                         help=f"{field.description} (default: {field.default})")
+    for group_name, model in GROUPS.items():
+        group = parser.add_argument_group(f"{group_name} settings (YAML key `{group_name}:`)")
+        for name, field in model.model_fields.items():
+            if group_name == "data" and name == "path":
+                continue  # the positional DATA argument
+            choices = typing.get_args(field.annotation) if typing.get_origin(
+                field.annotation) is typing.Literal else None
+            default = "auto" if field.default is None else field.default
+            group.add_argument(f"--{group_name}.{name}", dest=f"{group_name}.{name}",
+                               default=argparse.SUPPRESS, choices=choices, metavar=None if choices
+                               else name.split("_")[-1].upper(),
+                               help=f"{field.description} (default: {default})")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """Only the flags the user typed, nested as the config is: {'train': {'epochs': '1'}}."""
+    out: dict = {}
+    for key, value in vars(args).items():
+        if key in {"task", "model", "out"}:
+            out[key] = value
+        elif "." in key:
+            group, name = key.split(".", 1)
+            out.setdefault(group, {})[name] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser = argparse.ArgumentParser(
+        prog="tunesmith", parents=[common], epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fine-tune pretrained models on your own data: raw files in, a measured "
+        "model, a report and a model you can serve out.")
+    parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train", parents=[common], help="fine-tune a model on a data file or folder",
+        description="Fine-tune a pretrained model. Settings come from defaults, then --config, "
+        "then flags. The run directory (--out) gets the model in Hugging Face format, metrics, "
+        "plots, report.html and a model card.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("data", nargs="?", metavar="DATA",
+                       help="CSV/TSV/JSONL file, or a folder with one sub-folder of .txt files per "
+                       "class (or data.path in --config)")
+    train.add_argument("--config", metavar="FILE", help="YAML file with the same keys as the flags")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run in --out from its last checkpoint")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a finished or unfinished run already in --out")
+    _add_config_flags(train)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", parents=[common],
+                                   help="score a trained run on new labelled data")
+    evaluate.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
+    evaluate.add_argument("--data", required=True, metavar="FILE",
+                          help="labelled data in the training format")
+    evaluate.add_argument("--text-column", help="text column (default: the training one, or "
+                          "detected)")
+    evaluate.add_argument("--label-column", help="label column (default: the training one, or "
+                          "detected)")
+    evaluate.add_argument("--output", metavar="FILE", help="also write the metrics as JSON here")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", parents=[common],
+                                  help="answers for new texts or a whole file")
+    predict.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    source.add_argument("--input", metavar="FILE", help="CSV/TSV/JSONL file of texts")
+    predict.add_argument("--output", metavar="FILE",
+                         help="write the input rows plus predicted_label and score (.csv/.jsonl)")
+    predict.add_argument("--text-column", help="text column of --input (default: the training "
+                         "one, or detected)")
+    predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    predict.add_argument("--json", action="store_true", help="print answers as JSON lines")
+    predict.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tunesmith.api import train
+
+    overrides = _overrides(args)
+    model = train(args.data, config=args.config, resume=args.resume, overwrite=args.overwrite,
+                  **overrides)
+    print(f"Finished: {model.path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tunesmith.api import load
+    from tunesmith.run_dir import write_json
+
+    model = load(args.run)
+    metrics = model.evaluate(args.data, args.text_column, args.label_column)
+    print(model.task.describe(metrics))
+    if args.output:
+        write_json(Path(args.output), metrics)
+        print(f"Metrics written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tunesmith.prediction_files import predict_file, print_answers
+
+    if args.input:
+        if not args.output:
+            raise TunesmithError("--input needs --output", where="--output",
+                                 fix="add --output predictions.csv")
+        predict_file(args.run, args.input, args.output, args.text_column, args.overwrite)
+        return 0
+    from tunesmith.api import load
+
+    model = load(args.run)
+    print_answers(args.text, model.predict(args.text), as_json=args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except TunesmithError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted. A training run continues with `tunesmith train --resume --out RUN`.",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: say so, keep the terminal clean
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc}\nThis is a tunesmith bug; rerun with"
+              " --debug for the traceback and report it.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

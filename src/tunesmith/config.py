@@ -1,0 +1,155 @@
+"""The run configuration: typed, documented groups, validated at load with all errors at once.
+
+One source of truth for defaults and help texts: the CLI builds its `--group.field` flags from
+these models, a YAML file (`--config`) holds the same keys, and flags override the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tunesmith.errors import TunesmithError
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Group):
+    """Where the data comes from and how it is split."""
+
+    path: str | None = Field(
+        None,
+        description="training data: a CSV/TSV/JSONL file, or a folder with one sub-folder of .txt "
+        "files per class",
+    )
+    text_column: str | None = Field(None, description="column holding the text (detected if unset)")
+    label_column: str | None = Field(None, description="column holding the label (detected if unset)")
+    val_file: str | None = Field(
+        None, description="your own validation file (same columns); replaces the random val split"
+    )
+    test_file: str | None = Field(
+        None, description="your own test file (same columns); replaces the random test split"
+    )
+    val_size: float = Field(0.1, gt=0, lt=0.5, description="share of rows held out for validation")
+    test_size: float = Field(0.1, gt=0, lt=0.5, description="share of rows held out for testing")
+    min_chars: int = Field(1, ge=1, description="rows whose text is shorter than this are dropped")
+
+
+class TrainConfig(_Group):
+    """How the model is fine-tuned (on the transformers Trainer)."""
+
+    learning_rate: float | None = Field(
+        None, gt=0, lt=1, description="peak learning rate (unset: 5e-5/3e-5/2e-5 by model size)"
+    )
+    epochs: float = Field(3, gt=0, le=1000, description="passes over the training data")
+    batch_size: int = Field(16, ge=1, le=4096, description="examples per step per device")
+    grad_accum: int = Field(1, ge=1, le=1024, description="gradient accumulation steps")
+    weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay")
+    warmup: float = Field(0.1, ge=0, lt=1, description="share of steps with linear warm-up")
+    max_length: int = Field(128, ge=8, le=8192, description="tokens kept per text (longer: cut)")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: bf16 where the CPU/GPU runs it natively, else fp32"
+    )
+    early_stopping: int = Field(
+        2, ge=0, description="stop after this many epochs without validation gain (0: never)"
+    )
+    metric: Literal["f1_macro", "accuracy", "f1_weighted", "loss"] = Field(
+        "f1_macro", description="validation metric that picks the best epoch"
+    )
+    class_weights: Literal["auto", "balanced", "none"] = Field(
+        "auto",
+        description="auto: balanced loss weights when the largest class is 3x the smallest",
+    )
+    freeze: str = Field(
+        "none",
+        description="none | embeddings | N (embeddings + bottom N layers) | head (train only "
+        "the classifier)",
+    )
+    seed: int = Field(42, description="seed for the split, initialisation and shuffling")
+    eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
+
+    @field_validator("freeze")
+    @classmethod
+    def _check_freeze(cls, value: str) -> str:
+        value = str(value).strip().lower()
+        if value in {"none", "embeddings", "head"} or (value.isdigit() and int(value) >= 0):
+            return value
+        raise ValueError("use none, embeddings, head, or a number of bottom layers such as 2")
+
+
+class RunConfig(_Group):
+    """Everything one training run needs; saved resolved in the run directory."""
+
+    task: Literal["text-classification"] | None = Field(
+        None, description="what to learn (detected from the data if unset)"
+    )
+    model: str = Field(
+        "minilm-l6", description="catalog name, Hugging Face model id, or local model folder"
+    )
+    out: str | None = Field(None, description="run directory to create (default runs/<data name>)")
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> RunConfig:
+        if self.data.val_size + self.data.test_size >= 0.9:
+            raise ValueError("data.val_size + data.test_size must leave at least 10% to train on")
+        return self
+
+
+GROUPS = {"data": DataConfig, "train": TrainConfig}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a plain dict (validation happens in `build_config`)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise TunesmithError("config file not found", where=str(path), fix="check the --config path")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark else str(path)
+        raise TunesmithError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where,
+                             fix="fix the YAML syntax") from None
+    if not isinstance(loaded, dict):
+        raise TunesmithError("a config file must be a mapping of keys to values", where=str(path),
+                             fix="see examples/text-classification.yaml")
+    return loaded
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `overrides` into `base` (flags over file over defaults)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_config(values: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a nested dict into a RunConfig, reporting every problem in one error."""
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "config"
+            got = f" (got {err['input']!r})" if "input" in err and not isinstance(
+                err["input"], dict) else ""
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown setting; see `tunesmith train --help` for the valid ones"
+            problems.append(f"--{key}: {msg}{got}")
+        raise TunesmithError(
+            f"invalid settings in {source}: " + "; ".join(problems),
+            fix="correct the values listed above",
+        ) from None

@@ -1,0 +1,23 @@
+"""Messages for the person at the terminal. Progress and announcements go to stderr so that
+stdout carries only results (predictions, metrics) and can be piped."""
+
+from __future__ import annotations
+
+import sys
+
+
+def info(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def quiet_libraries() -> None:
+    """Silence library chatter we replace with our own, clearer announcements."""
+    import datasets
+    import huggingface_hub.utils
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    huggingface_hub.utils.disable_progress_bars()  # "Writing model shards" and the like

@@ -1,0 +1,1 @@
+"""Reading the user's data, finding its columns, and splitting it without leaks."""

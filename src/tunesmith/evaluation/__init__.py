@@ -1,0 +1,1 @@
+"""Metrics, plots, the HTML report and the model card."""

@@ -1,0 +1,71 @@
+"""PNG plots people would rather look at than read: confusion matrix, learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_matrix(metrics: dict, out_dir: Path) -> Path:
+    """Rows: true class; columns: predicted; colour by row share, cells show counts."""
+    import numpy as np
+
+    plt = _pyplot()
+    labels, counts = metrics["labels"], np.array(metrics["confusion_matrix"])
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if len(labels) <= 30:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center",
+                        color="white" if shares[i, j] > 0.5 else "black", fontsize=8)
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    ax.set_title(f"Confusion matrix (accuracy {metrics['accuracy']:.3f})")
+    fig.tight_layout()
+    path = out_dir / "confusion_matrix.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(history: list[dict], out_dir: Path) -> Path:
+    """Training loss per logging step, validation loss and metric per epoch."""
+    plt = _pyplot()
+    train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
+    val = [h for h in history if "eval_loss" in h]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if train:
+        left.plot(*zip(*train, strict=True), label="train loss", alpha=0.8)
+    if val:
+        left.plot([h["epoch"] for h in val], [h["eval_loss"] for h in val], "o-", label="val loss")
+        for key in ("eval_accuracy", "eval_f1_macro"):
+            if key in val[0]:
+                right.plot([h["epoch"] for h in val], [h[key] for h in val], "o-",
+                           label=key.removeprefix("eval_"))
+    left.set_xlabel("epoch")
+    left.set_title("Loss")
+    left.legend()
+    right.set_xlabel("epoch")
+    right.set_title("Validation")
+    right.set_ylim(0, 1.02)
+    if val:
+        right.legend()
+    fig.tight_layout()
+    path = out_dir / "learning_curves.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

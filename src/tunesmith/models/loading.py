@@ -1,0 +1,57 @@
+"""Turn what the user typed after --model into something `from_pretrained` can load.
+
+A catalog name, a local folder, or a Hugging Face id. With no network, a hub id that is not
+cached fails with a message that names the offline alternatives instead of a stack of HTTP errors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+from tunesmith.models.catalog import CATALOG
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+
+
+def resolve(name: str) -> tuple[str, str]:
+    """Return (loadable source, human description) for a model name, folder or hub id."""
+    entry = CATALOG.get(name.lower())
+    if entry:
+        local = entry.local_dir()
+        if local:
+            return str(local), f"{entry.name} (packaged weights in {local})"
+        if _offline():
+            raise TunesmithError(
+                f"catalog model {entry.name!r} is not installed and the hub is offline",
+                where=f"--model {name}", fix=f"run `{entry.install_hint}`")
+        return entry.hub_id, f"{entry.name} ({entry.hub_id} from the Hugging Face Hub)"
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise TunesmithError("this folder holds no config.json, so it is not a model folder",
+                                 where=f"--model {name}",
+                                 fix="point to a folder saved with save_pretrained(), or use a "
+                                 f"catalog name ({', '.join(CATALOG)})")
+        return str(path), f"local model {path}"
+    if name.count("/") > 1 or name.startswith((".", "/")):
+        raise TunesmithError("no such model folder", where=f"--model {name}",
+                             fix=f"check the path, or use a catalog name ({', '.join(CATALOG)})")
+    return name, f"{name} (Hugging Face Hub)"
+
+
+def load_or_explain(loader, source: str, flag_value: str, **kwargs):
+    """Call `loader.from_pretrained(source, ...)`, turning 'cannot fetch' into a clear error."""
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except OSError as exc:
+        reason = "the hub is offline and it is not in the local cache" if _offline() else str(
+            exc).splitlines()[0]
+        raise TunesmithError(
+            f"cannot load model {flag_value!r}: {reason}", where=f"--model {flag_value}",
+            fix=f"use a catalog name ({', '.join(CATALOG)}), a local model folder, or go online "
+            "and check the model id") from None
+

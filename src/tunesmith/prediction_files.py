@@ -1,0 +1,50 @@
+"""Predictions for whole files, and printing answers at the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tunesmith.data.columns import detect_text_column
+from tunesmith.data.readers import read_table
+from tunesmith.errors import TunesmithError
+from tunesmith.run_dir import write_atomic
+
+
+def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None,
+                 overwrite: bool = False) -> Path:
+    """Read `input_path`, predict every row, write rows + predicted_label + score."""
+    from tunesmith.api import load
+
+    output = Path(output_path)
+    if output.resolve() == Path(input_path).resolve():
+        raise TunesmithError("--output is the input file and would overwrite it",
+                             where=f"--output {output}", fix="choose another output file")
+    if output.exists() and not overwrite:
+        raise TunesmithError("the output file exists", where=f"--output {output}",
+                             fix="choose another name, or pass --overwrite to replace it")
+    if output.suffix.lower() not in {".csv", ".jsonl"}:
+        raise TunesmithError("unsupported output type", where=f"--output {output}",
+                             fix="name the output .csv or .jsonl")
+    table = read_table(input_path, "--input")
+    model = load(run_dir)
+    column = detect_text_column(table, input_path, text_column, model.manifest["columns"]["text"])
+    answers = model.predict(list(table[column].astype(str)))
+    table["predicted_label"] = [a["label"] for a in answers]
+    table["score"] = [round(a["score"], 6) for a in answers]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".csv":
+        write_atomic(output, table.to_csv(index=False))
+    else:
+        write_atomic(output, table.to_json(orient="records", lines=True, force_ascii=False))
+    print(f"Wrote {len(table)} predictions to {output} (text column {column!r}).")
+    return output
+
+
+def print_answers(inputs: list[str], answers: list[dict], as_json: bool = False) -> None:
+    for text, answer in zip(inputs, answers, strict=True):
+        if as_json:
+            print(json.dumps({"input": text, **answer}, ensure_ascii=False))
+        else:
+            preview = text if len(text) <= 60 else text[:57] + "..."
+            print(f"{answer['label']}\t{answer['score']:.3f}\t{preview}")

@@ -1,0 +1,38 @@
+"""The task registry. Tasks are registered here explicitly and checked as they register."""
+
+from __future__ import annotations
+
+import inspect
+
+from tunesmith.errors import TunesmithError
+from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.text_classification import TextClassification
+
+__all__ = ["DEFAULT", "Examples", "Task", "get", "names", "register"]
+
+DEFAULT = "text-classification"  # the task used when neither --task nor the data says otherwise
+
+_TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> None:
+    if task.name in _TASKS:
+        raise ValueError(f"task {task.name!r} is registered twice")
+    missing = sorted(getattr(task, "__abstractmethods__", ()))
+    if missing or inspect.isabstract(type(task)):
+        raise ValueError(f"task {task.name!r} does not implement {missing}")
+    _TASKS[task.name] = task
+
+
+def get(name: str) -> Task:
+    if name not in _TASKS:
+        raise TunesmithError(f"unknown task {name!r}", where=f"--task {name}",
+                             fix=f"use one of: {', '.join(_TASKS)}")
+    return _TASKS[name]
+
+
+def names() -> list[str]:
+    return list(_TASKS)
+
+
+register(TextClassification())

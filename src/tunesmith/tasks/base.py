@@ -1,0 +1,87 @@
+"""The Task interface: everything that differs between tasks lives behind it.
+
+The training path, the run directory, evaluation, the CLI and the server call these methods
+and know nothing else about a task. Heavy imports (torch, transformers) happen inside methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class Examples:
+    """Task-ready rows. `frame` has an `input` column, a `label` column (str) where the task has
+    labels, and `row`: the 0-based data row in `source`, so errors and splits can point back."""
+
+    frame: pd.DataFrame
+    source: str
+    columns: dict[str, str]  # role -> column name in the source, e.g. {"text": "review"}
+    notes: list[str] = field(default_factory=list)  # what cleaning did, with counts
+
+    def subset(self, rows: list[int]) -> Examples:
+        return Examples(self.frame.iloc[rows].reset_index(drop=True), self.source, self.columns)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+class Task(ABC):
+    name: str
+    default_model: str
+    input_kind: str  # what predict() takes: "text", later "image", ...
+
+    @abstractmethod
+    def prepare(self, table: pd.DataFrame, source: str, columns: dict[str, str | None],
+                min_chars: int = 1) -> Examples:
+        """Pick and check the columns, clean the rows, and say what was dropped and why."""
+
+    @abstractmethod
+    def label_names(self, examples: Examples) -> list[str]:
+        """The label set learned from the training data, in a stable order."""
+
+    @abstractmethod
+    def load_model(self, source: str, labels: list[str], flag_value: str) -> tuple[Any, Any]:
+        """A pretrained model with a fresh head sized to `labels`, and its processor."""
+
+    @abstractmethod
+    def load_trained(self, run_dir: Path) -> tuple[Any, Any]:
+        """A fine-tuned model and processor from a finished run directory."""
+
+    @abstractmethod
+    def encode(self, examples: Examples, processor: Any, labels: list[str], max_length: int):
+        """Model inputs as a `datasets.Dataset` (with a `length` column for length grouping)."""
+
+    @abstractmethod
+    def collator(self, processor: Any):
+        """Builds batches; pads each batch only as far as its longest member."""
+
+    @abstractmethod
+    def loss_function(self, class_weights):
+        """A `compute_loss_func` for the Trainer, or None for the model's own loss."""
+
+    @abstractmethod
+    def validation_metrics(self, labels: list[str]):
+        """A `compute_metrics` for the Trainer's per-epoch validation."""
+
+    @abstractmethod
+    def predict(self, model: Any, processor: Any, inputs: list, labels: list[str],
+                max_length: int, batch_size: int = 64) -> list[dict]:
+        """Answers for raw inputs, in input order."""
+
+    @abstractmethod
+    def score(self, predictions: list[dict], examples: Examples, labels: list[str]) -> dict:
+        """Full metrics of predictions against the examples' labels (JSON-ready)."""
+
+    @abstractmethod
+    def plots(self, metrics: dict, history: list[dict], out_dir: Path) -> dict[str, Path]:
+        """Plots worth looking at, written as PNG; returns title -> path."""
+
+    @abstractmethod
+    def describe(self, metrics: dict) -> str:
+        """The headline metrics as a few lines for the terminal."""

@@ -1,0 +1,1 @@
+"""The one shared training path (transformers Trainer) and its options."""

@@ -1,0 +1,77 @@
+"""Shared fixtures: a tiny random BERT (no download) and small synthetic datasets.
+
+Tests run offline, on the CPU, with a tiny model so the whole suite stays fast on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach for the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TOPICS = {
+    "sport": "goal match team player coach league score win season stadium",
+    "business": "shares market profit bank economy price investors growth sales company",
+    "tech": "software phone computer internet chip data users app digital online",
+}
+FILLER = "the a of to and in on for with this that it was is said new year".split()
+CHINESE = "的 一 是 在 不 了 有 和 人 这 中 大 为 上 个 国 我 以 要 他 股 市 球 赛 手 机".split()
+
+
+def make_rows(n_per_class: int = 40, seed: int = 0) -> list[dict]:
+    """Texts whose topic words give the label away, among filler: learnable in seconds."""
+    rng = random.Random(seed)
+    rows = []
+    for label, words in TOPICS.items():
+        vocab = words.split()
+        for _ in range(n_per_class):
+            n = rng.randint(4, 20)
+            tokens = [rng.choice(vocab) if rng.random() < 0.5 else rng.choice(FILLER)
+                      for _ in range(n)]
+            tokens[0] = rng.choice(vocab)
+            rows.append({"text": " ".join(tokens), "label": label})
+    rng.shuffle(rows)
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer BERT with hidden size 32 and a word-level vocabulary of the test data."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = sorted({w for ws in TOPICS.values() for w in ws.split()} | set(FILLER) | set(CHINESE))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=64)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(vocab_size=len(specials) + len(words), hidden_size=32,
+                        num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture()
+def toy_csv(tmp_path) -> Path:
+    import pandas as pd
+
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame(make_rows()).rename(columns={"text": "review", "label": "topic"}).to_csv(
+        path, index=False)
+    return path
+
+
+def fast_settings(model_dir: Path, out: Path, **train) -> dict:
+    """Settings for a quick run of the tiny model (high learning rate, few epochs)."""
+    return {"model": str(model_dir), "out": str(out),
+            "train": {"epochs": 4, "learning_rate": 3e-3, "batch_size": 16, "precision": "fp32",
+                      "max_length": 32, **train}}
