@@ -28,9 +28,9 @@ def resolve_config(data: str | None = None, *, config: str | Path | dict | None 
     return build_config(values, source)
 
 
-def train(data: str | Path | None = None, *, config: str | Path | dict | None = None,
+def train(path: str | Path | None = None, /, *, config: str | Path | dict | None = None,
           resume: bool = False, overwrite: bool = False, **settings: Any) -> Model:
-    """Fine-tune a model and return it, loaded. The run directory is `model.path`.
+    """Fine-tune a model on the data at `path` and return it, loaded (`model.path` is the run).
 
     `settings` are the config keys: `model="minilm-l6"`, `out="runs/x"`,
     `data={"text_column": "review"}`, `train={"epochs": 1, "learning_rate": 3e-5}`.
@@ -38,11 +38,13 @@ def train(data: str | Path | None = None, *, config: str | Path | dict | None = 
     """
     from tunesmith.training.pipeline import run_training
 
-    if resume and settings.get("out") and data is None and config is None:
+    if isinstance(settings.get("data"), (str, Path)):  # train(data="bbc/") means the path
+        path = settings.pop("data")
+    if resume and settings.get("out") and path is None and config is None:
         saved = RunDir(settings["out"]) / CONFIG
         if saved.is_file():
             config = yaml.safe_load(saved.read_text(encoding="utf-8"))
-    cfg = resolve_config(str(data) if data else None, config=config, overrides=settings)
+    cfg = resolve_config(str(path) if path else None, config=config, overrides=settings)
     return load(run_training(cfg, resume=resume, overwrite=overwrite))
 
 

@@ -14,7 +14,9 @@ import pandas as pd
 from tunesmith.errors import TunesmithError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".json": None}
-ENCODINGS = ("utf-8-sig", "gb18030")  # UTF-8 (with or without BOM), then what Chinese Excel writes
+# UTF-8 (with or without BOM), then what Chinese Excel writes, then Western Windows text
+# (cp1252 covers Latin-1: one BBC News article is Latin-1).
+ENCODINGS = ("utf-8-sig", "gb18030", "cp1252")
 
 
 def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
@@ -51,7 +53,7 @@ def _decode(path: Path) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise TunesmithError("the file is neither UTF-8 nor GBK/GB18030 text", where=str(path),
+    raise TunesmithError("the file is not UTF-8, GBK/GB18030 or Windows-1252 text", where=str(path),
                          fix="save it as UTF-8 (in Excel: 'CSV UTF-8')")
 
 

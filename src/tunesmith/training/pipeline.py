@@ -69,7 +69,6 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     run = RunDir(cfg.out)
     if resume:
         _check_same_data(run, prints)
-    run.prepare(resume=resume, overwrite=overwrite)
 
     from transformers import set_seed
 
@@ -85,6 +84,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     if cfg.train.learning_rate is None:
         cfg.train.learning_rate = default_learning_rate(counts["total"])
     precision = resolve_precision(cfg.train.precision)
+    run.prepare(resume=resume, overwrite=overwrite)  # only now: bad input leaves nothing behind
     write_atomic(run / CONFIG, yaml.safe_dump(cfg.model_dump(), sort_keys=False,
                                               allow_unicode=True))
     write_json(run / "splits.json", {"fingerprints": prints, "labels": labels, **{

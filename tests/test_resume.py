@@ -1,0 +1,65 @@
+"""A crashed run never looks finished, and --resume finishes it from its last checkpoint."""
+
+import pytest
+from conftest import fast_settings
+
+import tunesmith
+from tunesmith.errors import TunesmithError
+from tunesmith.training import trainer as trainer_module
+
+
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_end(tiny_model_dir, tmp_path, toy_csv, monkeypatch):
+    from transformers import TrainerCallback
+
+    class CrashAfterFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise Crash("simulated power cut")
+
+    real_build = trainer_module.build_trainer
+
+    def crashing_build(*args, **kwargs):
+        built = real_build(*args, **kwargs)
+        built.add_callback(CrashAfterFirstSave())
+        return built
+
+    out = tmp_path / "run"
+    settings = fast_settings(tiny_model_dir, out, epochs=3, early_stopping=0)
+    monkeypatch.setattr(trainer_module, "build_trainer", crashing_build)
+    with pytest.raises(Crash):
+        tunesmith.train(toy_csv, **settings)
+    monkeypatch.undo()
+
+    assert (out / "checkpoints").is_dir() and not (out / "tunesmith.json").exists()
+    with pytest.raises(TunesmithError, match="--resume"):
+        tunesmith.load(out)
+    with pytest.raises(TunesmithError, match="unfinished run"):
+        tunesmith.train(toy_csv, **settings)  # neither --resume nor --overwrite
+
+    model = tunesmith.train(resume=True, out=str(out))  # the saved config is enough
+    assert model.metrics["epochs_run"] == 3
+    assert [h["epoch"] for h in model.metrics["validation"]] == [1, 2, 3]
+    assert not (out / "checkpoints").exists()
+
+
+def test_finished_run_is_not_overwritten_without_asking(tiny_model_dir, tmp_path, toy_csv):
+    out = tmp_path / "run"
+    tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
+    with pytest.raises(TunesmithError, match="--overwrite"):
+        tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
+    with pytest.raises(TunesmithError, match="already finished"):
+        tunesmith.train(resume=True, out=str(out))
+    assert tunesmith.train(toy_csv, overwrite=True,
+                           **fast_settings(tiny_model_dir, out, epochs=1)).path == out
+
+
+def test_a_folder_tunesmith_did_not_make_is_never_deleted(tiny_model_dir, tmp_path, toy_csv):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.txt").write_text("precious")
+    with pytest.raises(TunesmithError, match="not a tunesmith run"):
+        tunesmith.train(toy_csv, overwrite=True, **fast_settings(tiny_model_dir, out))
+    assert (out / "thesis.txt").read_text() == "precious"
