@@ -31,7 +31,7 @@ def make_rows(n_per_class: int = 40, seed: int = 0) -> list[dict]:
         vocab = words.split()
         for _ in range(n_per_class):
             n = rng.randint(4, 20)
-            tokens = [rng.choice(vocab) if rng.random() < 0.5 else rng.choice(FILLER)
+            tokens = [rng.choice(vocab) if rng.random() < 0.8 else rng.choice(FILLER)
                       for _ in range(n)]
             tokens[0] = rng.choice(vocab)
             rows.append({"text": " ".join(tokens), "label": label})
@@ -41,7 +41,7 @@ def make_rows(n_per_class: int = 40, seed: int = 0) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer BERT with hidden size 32 and a word-level vocabulary of the test data."""
+    """A 2-layer BERT with hidden size 64 and a word-level vocabulary of the test data."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-bert")
@@ -50,8 +50,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     vocab = {token: i for i, token in enumerate(specials + words)}
     tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=64)
     tokenizer.save_pretrained(folder)
-    config = BertConfig(vocab_size=len(specials) + len(words), hidden_size=32,
-                        num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+    config = BertConfig(vocab_size=len(specials) + len(words), hidden_size=64,
+                        num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
                         max_position_embeddings=128)
     import torch
 

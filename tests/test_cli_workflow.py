@@ -13,12 +13,12 @@ from tunesmith.cli import main
 def run_dir(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     data = folder / "news"
-    for row_number, row in enumerate(make_rows(30)):  # the folder-per-class layout
+    for row_number, row in enumerate(make_rows(60)):  # the folder-per-class layout
         (data / row["label"]).mkdir(parents=True, exist_ok=True)
         (data / row["label"] / f"{row_number:03d}.txt").write_text(row["text"])
     out = folder / "run"
     code = main(["train", str(data), "--model", str(tiny_model_dir), "--out", str(out),
-                 "--train.epochs", "10", "--train.learning_rate", "3e-3", "--train.early_stopping", "0",
+                 "--train.epochs", "8", "--train.learning_rate", "3e-3",
                  "--train.precision", "fp32", "--train.max_length", "32"])
     assert code == 0
     return out

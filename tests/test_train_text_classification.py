@@ -137,7 +137,7 @@ def test_freezing_head_only_trains_only_the_classifier(tiny_model_dir, tmp_path,
         "encoder.layer.0.attention.self.query.weight"))
     assert (after[name] == original).all()
     classifier = after["classifier.weight"]
-    assert classifier.shape == (3, 32)
+    assert classifier.shape == (3, 64)
 
 
 def test_class_weights_turn_on_for_imbalanced_data():
