@@ -26,8 +26,9 @@ def bbc_news_folder() -> Path:
 def main() -> int:
     out = "runs/bbc-demo"
     started = time.perf_counter()
-    code = tunesmith(["train", str(bbc_news_folder()), "--model", "minilm-l6", "--out", out,
-                      "--overwrite"])
+    code = tunesmith(
+        ["train", str(bbc_news_folder()), "--model", "minilm-l6", "--out", out, "--overwrite"]
+    )
     if code:
         return code
     minutes = (time.perf_counter() - started) / 60
@@ -39,7 +40,7 @@ def main() -> int:
     print(f"  test accuracy {test['accuracy']:.3f}   macro-F1 {test['f1_macro']:.3f}")
     print(f"  report: {Path(out, 'report.html').resolve()}")
     sample = "Shares fell sharply after the results, and investors sold the bank's bonds."
-    print(f"\n$ tunesmith predict {out} --text \"{sample}\"")
+    print(f'\n$ tunesmith predict {out} --text "{sample}"')
     return tunesmith(["predict", out, "--text", sample])
 
 

@@ -21,30 +21,39 @@ def run_cli(capsys, *argv):
 def data_dir(tmp_path):
     pd.DataFrame(make_rows(10)).to_csv(tmp_path / "ok.csv", index=False)
     pd.DataFrame({"text": ["a b c"] * 12, "label": ["only"] * 12}).to_csv(
-        tmp_path / "one_class.csv", index=False)
-    pd.DataFrame({"text": [f"text {i}" for i in range(22)],
-                  "label": ["a"] * 20 + ["rare"] * 2}).to_csv(tmp_path / "rare.csv", index=False)
+        tmp_path / "one_class.csv", index=False
+    )
+    pd.DataFrame(
+        {"text": [f"text {i}" for i in range(22)], "label": ["a"] * 20 + ["rare"] * 2}
+    ).to_csv(tmp_path / "rare.csv", index=False)
     pd.DataFrame({"text": ["", "  ", ""], "label": ["a", "b", "a"]}).to_csv(
-        tmp_path / "blank.csv", index=False)
+        tmp_path / "blank.csv", index=False
+    )
     pd.DataFrame({"n1": ["1", "2", "3"], "n2": ["4", "5", "6"]}).to_csv(
-        tmp_path / "numbers.csv", index=False)
+        tmp_path / "numbers.csv", index=False
+    )
     return tmp_path
 
 
-@pytest.mark.parametrize("args,expect", [
-    (["missing.csv"], ["missing.csv", "no such file"]),
-    (["one_class.csv"], ["only one class", "'only'", "one_class.csv"]),
-    (["rare.csv"], ["'rare' (2 rows)", "rare.csv", "Fix:"]),
-    (["blank.csv"], ["no usable rows", "blank.csv"]),
-    (["numbers.csv"], ["cannot tell which column", "--data.text_column"]),
-    (["ok.csv", "--data.label_column", "sentiment"], ["no column 'sentiment'", "ok.csv"]),
-    (["ok.csv", "--model", "no-such-model-anywhere"], ["--model no-such-model-anywhere",
-                                                        "catalog name"]),
-    (["ok.csv", "--model", "./not/a/folder"], ["no such model folder"]),
-    (["ok.csv", "--train.epochs", "-3"], ["--train.epochs", "greater than 0"]),
-    (["ok.csv", "--train.freeze", "lots"], ["--train.freeze"]),
-    ([], ["no training data given"]),
-])
+@pytest.mark.parametrize(
+    "args,expect",
+    [
+        (["missing.csv"], ["missing.csv", "no such file"]),
+        (["one_class.csv"], ["only one class", "'only'", "one_class.csv"]),
+        (["rare.csv"], ["'rare' (2 rows)", "rare.csv", "Fix:"]),
+        (["blank.csv"], ["no usable rows", "blank.csv"]),
+        (["numbers.csv"], ["cannot tell which column", "--data.text_column"]),
+        (["ok.csv", "--data.label_column", "sentiment"], ["no column 'sentiment'", "ok.csv"]),
+        (
+            ["ok.csv", "--model", "no-such-model-anywhere"],
+            ["--model no-such-model-anywhere", "catalog name"],
+        ),
+        (["ok.csv", "--model", "./not/a/folder"], ["no such model folder"]),
+        (["ok.csv", "--train.epochs", "-3"], ["--train.epochs", "greater than 0"]),
+        (["ok.csv", "--train.freeze", "lots"], ["--train.freeze"]),
+        ([], ["no training data given"]),
+    ],
+)
 def test_bad_training_input_is_one_clear_line(capsys, data_dir, monkeypatch, args, expect):
     monkeypatch.chdir(data_dir)
     code, err = run_cli(capsys, "train", *args, "--out", "runs/x")
@@ -64,12 +73,18 @@ def test_predict_and_evaluate_need_a_finished_run(capsys, tmp_path):
 
 
 def test_argparse_errors_exit_2_too():
-    result = subprocess.run([sys.executable, "-m", "tunesmith", "train", "--train.precision",
-                             "fp8"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tunesmith", "train", "--train.precision", "fp8"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "invalid choice: 'fp8'" in result.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tunesmith", "train", str(tmp_path / "x.csv"),
-                             "--debug"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tunesmith", "train", str(tmp_path / "x.csv"), "--debug"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "Traceback" in result.stderr

@@ -17,27 +17,58 @@ def run_dir(tiny_model_dir, tmp_path_factory):
         (data / row["label"]).mkdir(parents=True, exist_ok=True)
         (data / row["label"] / f"{row_number:03d}.txt").write_text(row["text"])
     out = folder / "run"
-    code = main(["train", str(data), "--model", str(tiny_model_dir), "--out", str(out),
-                 "--train.epochs", "8", "--train.learning_rate", "3e-3",
-                 "--train.precision", "fp32", "--train.max_length", "32"])
+    code = main(
+        [
+            "train",
+            str(data),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--train.epochs",
+            "8",
+            "--train.learning_rate",
+            "1e-3",
+            "--train.freeze",
+            "none",
+            "--train.precision",
+            "fp32",
+            "--train.max_length",
+            "32",
+        ]
+    )
     assert code == 0
     return out
 
 
 def test_predict_text_prints_label_and_score(run_dir, capsys):
-    assert main(["predict", str(run_dir), "--text", "goal match team", "--text",
-                 "shares market", "--json"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                "--text",
+                "goal match team",
+                "--text",
+                "shares market",
+                "--json",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["input"] for line in lines] == ["goal match team", "shares market"]
-    assert all(line["label"] in {"sport", "business", "tech"} and 0 < line["score"] <= 1
-               for line in lines)
+    assert all(
+        line["label"] in {"sport", "business", "tech"} and 0 < line["score"] <= 1 for line in lines
+    )
 
 
 def test_predict_file_writes_rows_plus_predictions(run_dir, tmp_path, capsys):
     source = tmp_path / "new.csv"
     rows = make_rows(5, seed=3)
     pd.DataFrame({"id": range(len(rows)), "text": [r["text"] for r in rows]}).to_csv(
-        source, index=False)
+        source, index=False
+    )
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run_dir), "--input", str(source), "--output", str(out)]) == 0
     table = pd.read_csv(out)
@@ -47,8 +78,20 @@ def test_predict_file_writes_rows_plus_predictions(run_dir, tmp_path, capsys):
     assert accuracy >= 0.7
     # An existing output is not replaced without --overwrite, and the input never is.
     assert main(["predict", str(run_dir), "--input", str(source), "--output", str(out)]) == 2
-    assert main(["predict", str(run_dir), "--input", str(source), "--output", str(source),
-                 "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                "--input",
+                str(source),
+                "--output",
+                str(source),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "would overwrite it" in capsys.readouterr().err
 
 

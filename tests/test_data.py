@@ -39,16 +39,22 @@ def test_reads_class_folders(tmp_path):
     (tmp_path / ".hidden").mkdir()
     table = read_table(tmp_path)
     assert sorted(zip(table["text"], table["label"], strict=True)) == [
-        ("chip", "tech"), ("goal", "sport"), ("match", "sport")]
+        ("chip", "tech"),
+        ("goal", "sport"),
+        ("match", "sport"),
+    ]
 
 
-@pytest.mark.parametrize("name,content,match", [
-    ("missing.csv", None, "no such file"),
-    ("empty.csv", "", "empty"),
-    ("header.csv", "text,label\n", "no rows"),
-    ("data.xml", "<a/>", "unsupported file type"),
-    ("bad.jsonl", '{"text": "a"}\n{"text": oops}\n', r"bad.jsonl, line 2"),
-])
+@pytest.mark.parametrize(
+    "name,content,match",
+    [
+        ("missing.csv", None, "no such file"),
+        ("empty.csv", "", "empty"),
+        ("header.csv", "text,label\n", "no rows"),
+        ("data.xml", "<a/>", "unsupported file type"),
+        ("bad.jsonl", '{"text": "a"}\n{"text": oops}\n', r"bad.jsonl, line 2"),
+    ],
+)
 def test_unreadable_files_say_what_and_where(tmp_path, name, content, match):
     path = tmp_path / name
     if content is not None:
@@ -59,10 +65,13 @@ def test_unreadable_files_say_what_and_where(tmp_path, name, content, match):
 
 
 def test_detects_columns_by_shape_when_names_say_nothing():
-    table = pd.DataFrame({"id": [str(i) for i in range(20)],
-                          "body_of_thing": [f"a fairly long piece of text number {i}"
-                                            for i in range(20)],
-                          "kind": ["x", "y"] * 10})
+    table = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(20)],
+            "body_of_thing": [f"a fairly long piece of text number {i}" for i in range(20)],
+            "kind": ["x", "y"] * 10,
+        }
+    )
     found = detect_columns(table, "t.csv")
     assert (found.text, found.label, found.detected) == ("body_of_thing", "kind", True)
 

@@ -52,8 +52,12 @@ def test_finished_run_is_not_overwritten_without_asking(tiny_model_dir, tmp_path
         tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
     with pytest.raises(TunesmithError, match="already finished"):
         tunesmith.train(resume=True, out=str(out))
-    assert tunesmith.train(toy_csv, overwrite=True,
-                           **fast_settings(tiny_model_dir, out, epochs=1)).path == out
+    assert (
+        tunesmith.train(
+            toy_csv, overwrite=True, **fast_settings(tiny_model_dir, out, epochs=1)
+        ).path
+        == out
+    )
 
 
 def test_a_folder_tunesmith_did_not_make_is_never_deleted(tiny_model_dir, tmp_path, toy_csv):

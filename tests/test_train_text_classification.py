@@ -16,7 +16,8 @@ def trained(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("trained")
     data = folder / "reviews.csv"
     pd.DataFrame(make_rows(60)).rename(columns={"text": "review", "label": "topic"}).to_csv(
-        data, index=False)
+        data, index=False
+    )
     model = tunesmith.train(data, **fast_settings(tiny_model_dir, folder / "run"))
     return model, data
 
@@ -24,9 +25,19 @@ def trained(tiny_model_dir, tmp_path_factory):
 def test_run_directory_holds_the_whole_artifact(trained):
     model, _ = trained
     names = {p.name for p in model.path.iterdir()}
-    expected = {"config.json", "model.safetensors", "tokenizer.json", "run_config.yaml",
-                "splits.json", "metrics.json", "report.html", "README.md", "tunesmith.json",
-                "confusion_matrix.png", "learning_curves.png"}
+    expected = {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "run_config.yaml",
+        "splits.json",
+        "metrics.json",
+        "report.html",
+        "README.md",
+        "tunesmith.json",
+        "confusion_matrix.png",
+        "learning_curves.png",
+    }
     assert expected <= names
     assert "checkpoints" not in names and "training_args.bin" not in names
     manifest = json.loads((model.path / "tunesmith.json").read_text())
@@ -68,9 +79,11 @@ def test_plain_transformers_loads_the_run_and_agrees(trained):
         probs = plain(**tokenizer(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
     ours = model.predict(texts)
     assert [plain.config.id2label[i] for i in probs.argmax(-1).tolist()] == [
-        a["label"] for a in ours]
-    np.testing.assert_allclose([[a["scores"][n] for n in model.labels] for a in ours],
-                               probs.numpy(), atol=1e-5)
+        a["label"] for a in ours
+    ]
+    np.testing.assert_allclose(
+        [[a["scores"][n] for n in model.labels] for a in ours], probs.numpy(), atol=1e-5
+    )
 
 
 def test_predict_keeps_input_order(trained):
@@ -83,8 +96,9 @@ def test_predict_keeps_input_order(trained):
 def test_evaluate_scores_new_labelled_data(trained, tmp_path):
     model, _ = trained
     new = tmp_path / "more.jsonl"
-    pd.DataFrame(make_rows(10, seed=5)).rename(columns={"text": "review", "label": "topic"}).to_json(
-        new, orient="records", lines=True)
+    pd.DataFrame(make_rows(10, seed=5)).rename(
+        columns={"text": "review", "label": "topic"}
+    ).to_json(new, orient="records", lines=True)
     metrics = tunesmith.evaluate(model.path, new)
     assert metrics["count"] == 30 and metrics["accuracy"] >= 0.7
 
@@ -93,7 +107,8 @@ def test_evaluate_refuses_labels_the_model_never_saw(trained, tmp_path):
     model, _ = trained
     new = tmp_path / "odd.csv"
     pd.DataFrame({"review": ["goal match", "chip"], "topic": ["sport", "weather"]}).to_csv(
-        new, index=False)
+        new, index=False
+    )
     with pytest.raises(TunesmithError, match="never saw: \\['weather'\\]"):
         model.evaluate(new)
 
@@ -114,8 +129,11 @@ def test_user_supplied_test_file_is_used_as_is(tiny_model_dir, tmp_path):
 def test_chinese_text_labels_and_columns(tiny_model_dir, tmp_path):
     rng = np.random.default_rng(0)
     stock, ball = "股 市 大 国 上".split(), "球 赛 手 人 中".split()
-    rows = [{"评论": "".join(rng.choice(words, 6)), "标签": label}
-            for label, words in (("财经", stock), ("体育", ball)) for _ in range(30)]
+    rows = [
+        {"评论": "".join(rng.choice(words, 6)), "标签": label}
+        for label, words in (("财经", stock), ("体育", ball))
+        for _ in range(60)
+    ]
     data = tmp_path / "中文.csv"
     pd.DataFrame(rows).to_csv(data, index=False, encoding="utf-8-sig")
     model = tunesmith.train(data, **fast_settings(tiny_model_dir, tmp_path / "运行"))
@@ -128,13 +146,15 @@ def test_chinese_text_labels_and_columns(tiny_model_dir, tmp_path):
 def test_freezing_head_only_trains_only_the_classifier(tiny_model_dir, tmp_path, toy_csv):
     from safetensors.torch import load_file
 
-    model = tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, tmp_path / "run",
-                                                     epochs=1, freeze="head"))
+    model = tunesmith.train(
+        toy_csv, **fast_settings(tiny_model_dir, tmp_path / "run", epochs=1, freeze="head")
+    )
     before = load_file(tiny_model_dir / "model.safetensors")
     after = load_file(model.path / "model.safetensors")
     name = next(k for k in after if k.endswith("encoder.layer.0.attention.self.query.weight"))
-    original = next(v for k, v in before.items() if k.endswith(
-        "encoder.layer.0.attention.self.query.weight"))
+    original = next(
+        v for k, v in before.items() if k.endswith("encoder.layer.0.attention.self.query.weight")
+    )
     assert (after[name] == original).all()
     classifier = after["classifier.weight"]
     assert classifier.shape == (3, 64)
@@ -147,3 +167,20 @@ def test_class_weights_turn_on_for_imbalanced_data():
     weights = class_weights([0] * 30 + [1] * 5, 2, "auto")
     assert weights[1] > weights[0] * 5
     assert class_weights([0] * 30 + [1] * 5, 2, "none") is None
+
+
+def test_auto_freeze_freezes_embeddings_only_on_small_data(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from tunesmith.training.freezing import apply_freezing, resolve_freeze
+
+    assert resolve_freeze("auto", 500) == "embeddings"
+    assert resolve_freeze("auto", 50_000) == "none"
+    assert resolve_freeze("2", 500) == "2"
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    counts = apply_freezing(model, "1")
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert any("embeddings.word_embeddings" in n for n in frozen)
+    assert any("encoder.layer.0." in n for n in frozen)
+    assert not any("encoder.layer.1." in n or n.startswith("classifier") for n in frozen)
+    assert counts["trainable"] == sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -13,8 +13,13 @@ from tunesmith.errors import TunesmithError
 from tunesmith.run_dir import CONFIG, RunDir
 
 
-def resolve_config(data: str | None = None, *, config: str | Path | dict | None = None,
-                   overrides: dict[str, Any] | None = None, source: str = "settings") -> RunConfig:
+def resolve_config(
+    data: str | None = None,
+    *,
+    config: str | Path | dict | None = None,
+    overrides: dict[str, Any] | None = None,
+    source: str = "settings",
+) -> RunConfig:
     """Defaults < config file (or dict) < explicit settings, validated all at once."""
     values: dict[str, Any] = {}
     if isinstance(config, dict):
@@ -28,8 +33,15 @@ def resolve_config(data: str | None = None, *, config: str | Path | dict | None 
     return build_config(values, source)
 
 
-def train(path: str | Path | None = None, /, *, config: str | Path | dict | None = None,
-          resume: bool = False, overwrite: bool = False, **settings: Any) -> Model:
+def train(
+    path: str | Path | None = None,
+    /,
+    *,
+    config: str | Path | dict | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    **settings: Any,
+) -> Model:
     """Fine-tune a model on the data at `path` and return it, loaded (`model.path` is the run).
 
     `settings` are the config keys: `model="minilm-l6"`, `out="runs/x"`,
@@ -81,25 +93,35 @@ class Model:
     def predict(self, inputs: Any | list, batch_size: int = 64) -> Any:
         """Answers for one input (a dict) or a list of inputs (a list of dicts)."""
         single = not isinstance(inputs, (list, tuple))
-        answers = self.task.predict(self.model, self.processor, [inputs] if single else
-                                    list(inputs), self.labels, self.max_length, batch_size)
+        answers = self.task.predict(
+            self.model,
+            self.processor,
+            [inputs] if single else list(inputs),
+            self.labels,
+            self.max_length,
+            batch_size,
+        )
         return answers[0] if single else answers
 
-    def evaluate(self, data: str | Path, text_column: str | None = None,
-                 label_column: str | None = None) -> dict:
+    def evaluate(
+        self, data: str | Path, text_column: str | None = None, label_column: str | None = None
+    ) -> dict:
         from tunesmith.data.readers import read_table
 
         table = read_table(data, "--data")
         saved = self.manifest["columns"]
         # Prefer the training run's column names when the new file has them.
-        columns = {"text": text_column or (saved["text"] if saved["text"] in table else None),
-                   "label": label_column or (saved["label"] if saved["label"] in table else None)}
+        columns = {
+            "text": text_column or (saved["text"] if saved["text"] in table else None),
+            "label": label_column or (saved["label"] if saved["label"] in table else None),
+        }
         examples = self.task.prepare(table, str(data), columns)
         unknown = sorted(set(examples.frame["label"]) - set(self.labels))
         if unknown:
-            raise TunesmithError(f"labels the model never saw: {unknown[:5]} (it knows "
-                                 f"{self.labels})", where=f"{data}, column "
-                                 f"{examples.columns['label']!r}",
-                                 fix="remove those rows or retrain with them")
+            raise TunesmithError(
+                f"labels the model never saw: {unknown[:5]} (it knows {self.labels})",
+                where=f"{data}, column {examples.columns['label']!r}",
+                fix="remove those rows or retrain with them",
+            )
         predictions = self.predict(list(examples.frame["input"]))
         return self.task.score(predictions, examples, self.labels)

@@ -31,20 +31,31 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     top = parser.add_argument_group("run")
     for name in ("task", "model", "out"):
         field = RunConfig.model_fields[name]
-        top.add_argument(f"--{name}", default=argparse.SUPPRESS, metavar=name.upper(),
-                         help=f"{field.description} (default: {field.default})")
+        top.add_argument(
+            f"--{name}",
+            default=argparse.SUPPRESS,
+            metavar=name.upper(),
+            help=f"{field.description} (default: {field.default})",
+        )
     for group_name, model in GROUPS.items():
         group = parser.add_argument_group(f"{group_name} settings (YAML key `{group_name}:`)")
         for name, field in model.model_fields.items():
             if group_name == "data" and name == "path":
                 continue  # the positional DATA argument
-            choices = typing.get_args(field.annotation) if typing.get_origin(
-                field.annotation) is typing.Literal else None
+            choices = (
+                typing.get_args(field.annotation)
+                if typing.get_origin(field.annotation) is typing.Literal
+                else None
+            )
             default = "auto" if field.default is None else field.default
-            group.add_argument(f"--{group_name}.{name}", dest=f"{group_name}.{name}",
-                               default=argparse.SUPPRESS, choices=choices, metavar=None if choices
-                               else name.split("_")[-1].upper(),
-                               help=f"{field.description} (default: {default})")
+            group.add_argument(
+                f"--{group_name}.{name}",
+                dest=f"{group_name}.{name}",
+                default=argparse.SUPPRESS,
+                choices=choices,
+                metavar=None if choices else name.split("_")[-1].upper(),
+                help=f"{field.description} (default: {default})",
+            )
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -63,52 +74,78 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser = argparse.ArgumentParser(
-        prog="tunesmith", parents=[common], epilog=EXAMPLES,
+        prog="tunesmith",
+        parents=[common],
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fine-tune pretrained models on your own data: raw files in, a measured "
-        "model, a report and a model you can serve out.")
+        "model, a report and a model you can serve out.",
+    )
     parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = commands.add_parser(
-        "train", parents=[common], help="fine-tune a model on a data file or folder",
+        "train",
+        parents=[common],
+        help="fine-tune a model on a data file or folder",
         description="Fine-tune a pretrained model. Settings come from defaults, then --config, "
         "then flags. The run directory (--out) gets the model in Hugging Face format, metrics, "
-        "plots, report.html and a model card.", epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("data", nargs="?", metavar="DATA",
-                       help="CSV/TSV/JSONL file, or a folder with one sub-folder of .txt files per "
-                       "class (or data.path in --config)")
+        "plots, report.html and a model card.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "data",
+        nargs="?",
+        metavar="DATA",
+        help="CSV/TSV/JSONL file, or a folder with one sub-folder of .txt files per "
+        "class (or data.path in --config)",
+    )
     train.add_argument("--config", metavar="FILE", help="YAML file with the same keys as the flags")
-    train.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run in --out from its last checkpoint")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace a finished or unfinished run already in --out")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --out from its last checkpoint",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished or unfinished run already in --out",
+    )
     _add_config_flags(train)
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", parents=[common],
-                                   help="score a trained run on new labelled data")
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common], help="score a trained run on new labelled data"
+    )
     evaluate.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
-    evaluate.add_argument("--data", required=True, metavar="FILE",
-                          help="labelled data in the training format")
-    evaluate.add_argument("--text-column", help="text column (default: the training one, or "
-                          "detected)")
-    evaluate.add_argument("--label-column", help="label column (default: the training one, or "
-                          "detected)")
+    evaluate.add_argument(
+        "--data", required=True, metavar="FILE", help="labelled data in the training format"
+    )
+    evaluate.add_argument(
+        "--text-column", help="text column (default: the training one, or detected)"
+    )
+    evaluate.add_argument(
+        "--label-column", help="label column (default: the training one, or detected)"
+    )
     evaluate.add_argument("--output", metavar="FILE", help="also write the metrics as JSON here")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    predict = commands.add_parser("predict", parents=[common],
-                                  help="answers for new texts or a whole file")
+    predict = commands.add_parser(
+        "predict", parents=[common], help="answers for new texts or a whole file"
+    )
     predict.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
     source.add_argument("--input", metavar="FILE", help="CSV/TSV/JSONL file of texts")
-    predict.add_argument("--output", metavar="FILE",
-                         help="write the input rows plus predicted_label and score (.csv/.jsonl)")
-    predict.add_argument("--text-column", help="text column of --input (default: the training "
-                         "one, or detected)")
+    predict.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the input rows plus predicted_label and score (.csv/.jsonl)",
+    )
+    predict.add_argument(
+        "--text-column", help="text column of --input (default: the training one, or detected)"
+    )
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--json", action="store_true", help="print answers as JSON lines")
     predict.set_defaults(handler=cmd_predict)
@@ -119,8 +156,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tunesmith.api import train
 
     overrides = _overrides(args)
-    model = train(args.data, config=args.config, resume=args.resume, overwrite=args.overwrite,
-                  **overrides)
+    model = train(
+        args.data, config=args.config, resume=args.resume, overwrite=args.overwrite, **overrides
+    )
     print(f"Finished: {model.path}")
     return 0
 
@@ -143,8 +181,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.input:
         if not args.output:
-            raise TunesmithError("--input needs --output", where="--output",
-                                 fix="add --output predictions.csv")
+            raise TunesmithError(
+                "--input needs --output", where="--output", fix="add --output predictions.csv"
+            )
         predict_file(args.run, args.input, args.output, args.text_column, args.overwrite)
         return 0
     from tunesmith.api import load
@@ -165,14 +204,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("\ninterrupted. A training run continues with `tunesmith train --resume --out RUN`.",
-              file=sys.stderr)
+        print(
+            "\ninterrupted. A training run continues with `tunesmith train --resume --out RUN`.",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # a bug, not a user error: say so, keep the terminal clean
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc}\nThis is a tunesmith bug; rerun with"
-              " --debug for the traceback and report it.", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc}\nThis is a tunesmith bug; rerun with"
+            " --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
         return 1
 
 

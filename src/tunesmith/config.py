@@ -27,7 +27,9 @@ class DataConfig(_Group):
         "files per class",
     )
     text_column: str | None = Field(None, description="column holding the text (detected if unset)")
-    label_column: str | None = Field(None, description="column holding the label (detected if unset)")
+    label_column: str | None = Field(
+        None, description="column holding the label (detected if unset)"
+    )
     val_file: str | None = Field(
         None, description="your own validation file (same columns); replaces the random val split"
     )
@@ -50,7 +52,7 @@ class TrainConfig(_Group):
     grad_accum: int = Field(1, ge=1, le=1024, description="gradient accumulation steps")
     weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay")
     warmup: float = Field(0.1, ge=0, lt=1, description="share of steps with linear warm-up")
-    max_length: int = Field(128, ge=8, le=8192, description="tokens kept per text (longer: cut)")
+    max_length: int = Field(128, ge=8, le=8192, description="tokens kept per text; the rest is cut")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto: bf16 where the CPU/GPU runs it natively, else fp32"
     )
@@ -65,9 +67,9 @@ class TrainConfig(_Group):
         description="auto: balanced loss weights when the largest class is 3x the smallest",
     )
     freeze: str = Field(
-        "none",
-        description="none | embeddings | N (embeddings + bottom N layers) | head (train only "
-        "the classifier)",
+        "auto",
+        description="auto (embeddings under 10,000 training rows, else none) | none | "
+        "embeddings | N (embeddings + bottom N layers) | head (only the classifier)",
     )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
@@ -76,9 +78,9 @@ class TrainConfig(_Group):
     @classmethod
     def _check_freeze(cls, value: str) -> str:
         value = str(value).strip().lower()
-        if value in {"none", "embeddings", "head"} or (value.isdigit() and int(value) >= 0):
+        if value in {"auto", "none", "embeddings", "head"} or value.isdigit():
             return value
-        raise ValueError("use none, embeddings, head, or a number of bottom layers such as 2")
+        raise ValueError("use auto, none, embeddings, head, or a number of bottom layers like 2")
 
 
 class RunConfig(_Group):
@@ -110,17 +112,25 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise TunesmithError("config file not found", where=str(path), fix="check the --config path")
+        raise TunesmithError(
+            "config file not found", where=str(path), fix="check the --config path"
+        )
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark else str(path)
-        raise TunesmithError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where,
-                             fix="fix the YAML syntax") from None
+        raise TunesmithError(
+            f"not valid YAML ({getattr(exc, 'problem', exc)})",
+            where=where,
+            fix="fix the YAML syntax",
+        ) from None
     if not isinstance(loaded, dict):
-        raise TunesmithError("a config file must be a mapping of keys to values", where=str(path),
-                             fix="see examples/text-classification.yaml")
+        raise TunesmithError(
+            "a config file must be a mapping of keys to values",
+            where=str(path),
+            fix="see examples/text-classification.yaml",
+        )
     return loaded
 
 
@@ -143,8 +153,11 @@ def build_config(values: dict[str, Any], source: str = "config") -> RunConfig:
         problems = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "config"
-            got = f" (got {err['input']!r})" if "input" in err and not isinstance(
-                err["input"], dict) else ""
+            got = (
+                f" (got {err['input']!r})"
+                if "input" in err and not isinstance(err["input"], dict)
+                else ""
+            )
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown setting; see `tunesmith train --help` for the valid ones"

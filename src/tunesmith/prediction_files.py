@@ -11,21 +11,35 @@ from tunesmith.errors import TunesmithError
 from tunesmith.run_dir import write_atomic
 
 
-def predict_file(run_dir: str, input_path: str, output_path: str, text_column: str | None,
-                 overwrite: bool = False) -> Path:
+def predict_file(
+    run_dir: str,
+    input_path: str,
+    output_path: str,
+    text_column: str | None,
+    overwrite: bool = False,
+) -> Path:
     """Read `input_path`, predict every row, write rows + predicted_label + score."""
     from tunesmith.api import load
 
     output = Path(output_path)
     if output.resolve() == Path(input_path).resolve():
-        raise TunesmithError("--output is the input file and would overwrite it",
-                             where=f"--output {output}", fix="choose another output file")
+        raise TunesmithError(
+            "--output is the input file and would overwrite it",
+            where=f"--output {output}",
+            fix="choose another output file",
+        )
     if output.exists() and not overwrite:
-        raise TunesmithError("the output file exists", where=f"--output {output}",
-                             fix="choose another name, or pass --overwrite to replace it")
+        raise TunesmithError(
+            "the output file exists",
+            where=f"--output {output}",
+            fix="choose another name, or pass --overwrite to replace it",
+        )
     if output.suffix.lower() not in {".csv", ".jsonl"}:
-        raise TunesmithError("unsupported output type", where=f"--output {output}",
-                             fix="name the output .csv or .jsonl")
+        raise TunesmithError(
+            "unsupported output type",
+            where=f"--output {output}",
+            fix="name the output .csv or .jsonl",
+        )
     table = read_table(input_path, "--input")
     model = load(run_dir)
     column = detect_text_column(table, input_path, text_column, model.manifest["columns"]["text"])

@@ -55,13 +55,20 @@ class RunDir:
     def manifest(self) -> dict:
         """The manifest of a finished run, or an error that says what to do instead."""
         if not self.path.is_dir():
-            raise TunesmithError("no such run directory", where=str(self.path),
-                                 fix="pass the --out folder of a finished `tunesmith train`")
+            raise TunesmithError(
+                "no such run directory",
+                where=str(self.path),
+                fix="pass the --out folder of a finished `tunesmith train`",
+            )
         if not self.finished:
-            hint = (f"finish it with `tunesmith train --resume --out {self.path}`" if self.started
-                    else "pass the --out folder of a finished `tunesmith train`")
-            raise TunesmithError("this is not a finished tunesmith run", where=str(self.path),
-                                 fix=hint)
+            hint = (
+                f"finish it with `tunesmith train --resume --out {self.path}`"
+                if self.started
+                else "pass the --out folder of a finished `tunesmith train`"
+            )
+            raise TunesmithError(
+                "this is not a finished tunesmith run", where=str(self.path), fix=hint
+            )
         return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
 
     def prepare(self, *, resume: bool, overwrite: bool) -> None:
@@ -69,22 +76,34 @@ class RunDir:
         where = f"--out {self.path}"
         if resume:
             if not self.started:
-                raise TunesmithError("there is no run to resume here", where=where,
-                                     fix="start the run without --resume")
+                raise TunesmithError(
+                    "there is no run to resume here",
+                    where=where,
+                    fix="start the run without --resume",
+                )
             if self.finished:
-                raise TunesmithError("this run already finished", where=where,
-                                     fix="use it as is, or pass --overwrite to train again")
+                raise TunesmithError(
+                    "this run already finished",
+                    where=where,
+                    fix="use it as is, or pass --overwrite to train again",
+                )
             return
         if self.path.exists() and any(self.path.iterdir()):
             if not (self.started or self.finished):
                 # Never delete a folder tunesmith did not make: it may hold the user's files.
-                raise TunesmithError("the folder exists and is not a tunesmith run", where=where,
-                                     fix="choose a new or empty --out folder")
+                raise TunesmithError(
+                    "the folder exists and is not a tunesmith run",
+                    where=where,
+                    fix="choose a new or empty --out folder",
+                )
             if not overwrite:
                 state = "a finished run" if self.finished else "an unfinished run"
-                fix = ("pass --overwrite to replace it, or choose another --out" if self.finished
-                       else "pass --resume to continue it, --overwrite to start over, or choose "
-                       "another --out")
+                fix = (
+                    "pass --overwrite to replace it, or choose another --out"
+                    if self.finished
+                    else "pass --resume to continue it, --overwrite to start over, or choose "
+                    "another --out"
+                )
                 raise TunesmithError(f"the folder already holds {state}", where=where, fix=fix)
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,40 @@ import pandas as pd
 
 from tunesmith.errors import TunesmithError
 
-TEXT_NAMES = ("text", "sentence", "review", "content", "body", "document", "comment", "message",
-              "question", "title", "文本", "内容", "评论", "句子", "正文", "标题")
-LABEL_NAMES = ("label", "labels", "category", "class", "target", "sentiment", "topic", "intent",
-               "y", "标签", "类别", "分类", "情感", "类型")
+TEXT_NAMES = (
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "body",
+    "document",
+    "comment",
+    "message",
+    "question",
+    "title",
+    "文本",
+    "内容",
+    "评论",
+    "句子",
+    "正文",
+    "标题",
+)
+LABEL_NAMES = (
+    "label",
+    "labels",
+    "category",
+    "class",
+    "target",
+    "sentiment",
+    "topic",
+    "intent",
+    "y",
+    "标签",
+    "类别",
+    "分类",
+    "情感",
+    "类型",
+)
 
 
 @dataclass(frozen=True)
@@ -30,11 +60,14 @@ def _check_named(frame: pd.DataFrame, column: str, flag: str, source: str) -> No
     if column not in frame.columns:
         raise TunesmithError(
             f"no column {column!r} (columns are: {', '.join(map(repr, frame.columns))})",
-            where=f"{source}, {flag}", fix=f"pass one of those names to {flag}")
+            where=f"{source}, {flag}",
+            fix=f"pass one of those names to {flag}",
+        )
 
 
-def detect_columns(frame: pd.DataFrame, source: str, text: str | None = None,
-                   label: str | None = None) -> Columns:
+def detect_columns(
+    frame: pd.DataFrame, source: str, text: str | None = None, label: str | None = None
+) -> Columns:
     """Resolve the text and label columns: given names are checked, missing ones detected."""
     if text:
         _check_named(frame, text, "--data.text_column", source)
@@ -51,8 +84,10 @@ def detect_columns(frame: pd.DataFrame, source: str, text: str | None = None,
     if not text or not label:
         raise TunesmithError(
             f"cannot tell which column holds the {'text' if not text else 'label'} "
-            f"(columns are: {', '.join(map(repr, columns))})", where=source,
-            fix="name them with --data.text_column and --data.label_column")
+            f"(columns are: {', '.join(map(repr, columns))})",
+            where=source,
+            fix="name them with --data.text_column and --data.label_column",
+        )
     return Columns(text=text, label=label, detected=detected)
 
 
@@ -76,8 +111,9 @@ def _fewest_values(frame: pd.DataFrame, candidates: list[str]) -> str | None:
     return usable[0][1] if usable else None
 
 
-def detect_text_column(frame: pd.DataFrame, source: str, given: str | None,
-                       trained_on: str | None = None) -> str:
+def detect_text_column(
+    frame: pd.DataFrame, source: str, given: str | None, trained_on: str | None = None
+) -> str:
     """The text column for prediction: as given, else the training run's, else detected."""
     if given:
         _check_named(frame, given, "--text-column", source)
@@ -87,6 +123,9 @@ def detect_text_column(frame: pd.DataFrame, source: str, given: str | None,
     columns = [str(c) for c in frame.columns]
     found = _by_name(columns, TEXT_NAMES) or _longest_text(frame, columns)
     if not found:
-        raise TunesmithError("cannot tell which column holds the text", where=source,
-                             fix="name it with --text-column")
+        raise TunesmithError(
+            "cannot tell which column holds the text",
+            where=source,
+            fix="name it with --text-column",
+        )
     return found

@@ -23,15 +23,20 @@ def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
     """Read `path` into a DataFrame of strings, or raise a TunesmithError saying what to fix."""
     path = Path(path)
     if not path.exists():
-        raise TunesmithError("no such file or folder", where=f"{flag} {path}",
-                             fix="check the path, or run from the folder that holds the data")
+        raise TunesmithError(
+            "no such file or folder",
+            where=f"{flag} {path}",
+            fix="check the path, or run from the folder that holds the data",
+        )
     if path.is_dir():
         return read_class_folders(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise TunesmithError(
-            f"unsupported file type {suffix or '(none)'!r}", where=f"{flag} {path}",
-            fix="use .csv, .tsv, .jsonl or .json, or a folder with one sub-folder per class")
+            f"unsupported file type {suffix or '(none)'!r}",
+            where=f"{flag} {path}",
+            fix="use .csv, .tsv, .jsonl or .json, or a folder with one sub-folder per class",
+        )
     text = _decode(path)
     if not text.strip():
         raise TunesmithError("the file is empty", where=str(path), fix="point to a file with data")
@@ -40,8 +45,11 @@ def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
     else:
         frame = _read_delimited(path, text, TABLE_SUFFIXES[suffix])
     if frame.empty:
-        raise TunesmithError("the file has a header but no rows", where=str(path),
-                             fix="add data rows below the header")
+        raise TunesmithError(
+            "the file has a header but no rows",
+            where=str(path),
+            fix="add data rows below the header",
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.reset_index(drop=True)
 
@@ -53,20 +61,26 @@ def _decode(path: Path) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise TunesmithError("the file is not UTF-8, GBK/GB18030 or Windows-1252 text", where=str(path),
-                         fix="save it as UTF-8 (in Excel: 'CSV UTF-8')")
+    raise TunesmithError(
+        "the file is not UTF-8, GBK/GB18030 or Windows-1252 text",
+        where=str(path),
+        fix="save it as UTF-8 (in Excel: 'CSV UTF-8')",
+    )
 
 
 def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
     import io
 
     try:
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                           skip_blank_lines=True)
+        return pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True
+        )
     except pd.errors.ParserError as exc:
-        raise TunesmithError(f"cannot parse the table ({exc})".replace("\n", " "),
-                             where=str(path),
-                             fix="quote fields that contain the delimiter or line breaks") from None
+        raise TunesmithError(
+            f"cannot parse the table ({exc})".replace("\n", " "),
+            where=str(path),
+            fix="quote fields that contain the delimiter or line breaks",
+        ) from None
 
 
 def _read_json(path: Path, text: str) -> pd.DataFrame:
@@ -75,8 +89,11 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise TunesmithError(f"not valid JSON ({exc.msg})", where=f"{path}, line {exc.lineno}",
-                                 fix="fix the JSON syntax") from None
+            raise TunesmithError(
+                f"not valid JSON ({exc.msg})",
+                where=f"{path}, line {exc.lineno}",
+                fix="fix the JSON syntax",
+            ) from None
     else:  # JSON Lines: one object per line
         records = []
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -85,12 +102,18 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise TunesmithError(f"not valid JSON ({exc.msg})", where=f"{path}, line {lineno}",
-                                     fix="each line must be one JSON object") from None
+                raise TunesmithError(
+                    f"not valid JSON ({exc.msg})",
+                    where=f"{path}, line {lineno}",
+                    fix="each line must be one JSON object",
+                ) from None
     bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
     if bad is not None:
-        raise TunesmithError("expected an object with named fields", where=f"{path}, record {bad + 1}",
-                             fix='write records like {"text": "...", "label": "..."}')
+        raise TunesmithError(
+            "expected an object with named fields",
+            where=f"{path}, record {bad + 1}",
+            fix='write records like {"text": "...", "label": "..."}',
+        )
     frame = pd.DataFrame.from_records(records)
     # Keep text as written; JSON numbers become their string form ("1", not 1.0).
     return frame.apply(lambda col: col.map(_as_text))
@@ -101,8 +124,13 @@ def _as_text(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) if isinstance(
-        value, (list, dict)) else str(value)
+    return (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False)
+        if isinstance(value, (list, dict))
+        else str(value)
+    )
 
 
 def read_class_folders(root: Path) -> pd.DataFrame:
@@ -110,11 +138,19 @@ def read_class_folders(root: Path) -> pd.DataFrame:
     rows = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for file in sorted(class_dir.glob("*.txt")):
-            rows.append({"text": _decode(file), "label": class_dir.name,
-                         "file": str(file.relative_to(root))})
+            rows.append(
+                {
+                    "text": _decode(file),
+                    "label": class_dir.name,
+                    "file": str(file.relative_to(root)),
+                }
+            )
     if not rows:
-        raise TunesmithError("found no .txt files in class sub-folders", where=str(root),
-                             fix="lay the folder out as <folder>/<class name>/<example>.txt")
+        raise TunesmithError(
+            "found no .txt files in class sub-folders",
+            where=str(root),
+            fix="lay the folder out as <folder>/<class name>/<example>.txt",
+        )
     return pd.DataFrame(rows)
 
 

@@ -9,9 +9,15 @@ import numpy as np
 from tunesmith.errors import TunesmithError
 
 
-def stratified_split(labels: list[str], val_size: float, test_size: float, seed: int,
-                     need_val: bool = True, need_test: bool = True,
-                     source: str = "data") -> dict[str, list[int]]:
+def stratified_split(
+    labels: list[str],
+    val_size: float,
+    test_size: float,
+    seed: int,
+    need_val: bool = True,
+    need_test: bool = True,
+    source: str = "data",
+) -> dict[str, list[int]]:
     """Return row indices for train/val/test, each class spread in proportion across splits.
 
     Splits the user supplies as files are not carved out here (need_val/need_test False).
@@ -22,12 +28,15 @@ def stratified_split(labels: list[str], val_size: float, test_size: float, seed:
     counts = Counter(labels)
     small = {label: n for label, n in counts.items() if n < parts + 1}
     if small:
-        listed = ", ".join(f"{k!r} ({v} row{'s' if v > 1 else ''})" for k, v in sorted(small.items()))
+        listed = ", ".join(
+            f"{k!r} ({v} row{'s' if v > 1 else ''})" for k, v in sorted(small.items())
+        )
         raise TunesmithError(
             f"too few examples to split class {listed} into train/val/test",
             where=source,
             fix=f"add examples so each class has at least {parts + 1} rows, remove that class, "
-            "or supply --data.val_file/--data.test_file")
+            "or supply --data.val_file/--data.test_file",
+        )
     index = np.arange(len(labels))
     y = np.asarray(labels)
     out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
@@ -41,8 +50,11 @@ def stratified_split(labels: list[str], val_size: float, test_size: float, seed:
             rest, val = train_test_split(rest, test_size=share, stratify=y[rest], random_state=seed)
             out["val"] = sorted(val.tolist())
     except ValueError as exc:  # e.g. fewer held-out rows than classes
-        raise TunesmithError(f"cannot make a stratified split ({exc})", where=source,
-                             fix="add data, raise --data.val_size/--data.test_size, or supply "
-                             "--data.val_file/--data.test_file") from None
+        raise TunesmithError(
+            f"cannot make a stratified split ({exc})",
+            where=source,
+            fix="add data, raise --data.val_size/--data.test_size, or supply "
+            "--data.val_file/--data.test_file",
+        ) from None
     out["train"] = sorted(rest.tolist())
     return out

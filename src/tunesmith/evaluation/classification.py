@@ -10,10 +10,12 @@ def summary_metrics(y_true, y_pred, num_labels: int) -> dict[str, float]:
     labels = list(range(num_labels))
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                      zero_division=0)),
+        "f1_macro": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
+        "f1_weighted": float(
+            f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
     }
 
 
@@ -23,14 +25,24 @@ def full_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dic
 
     out: dict = {"accuracy": float(accuracy_score(y_true, y_pred)), "count": len(y_true)}
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                     average=average, zero_division=0)
-        out.update({f"precision_{average}": float(p), f"recall_{average}": float(r),
-                    f"f1_{average}": float(f)})
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )
+        out.update(
+            {
+                f"precision_{average}": float(p),
+                f"recall_{average}": float(r),
+                f"f1_{average}": float(f),
+            }
+        )
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out["per_class"] = {
-        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-               "support": int(s[i])}
+        name: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
         for i, name in enumerate(labels)
     }
     out["labels"] = list(labels)
@@ -40,11 +52,15 @@ def full_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dic
 
 def format_metrics(metrics: dict) -> str:
     """A short human table of the headline numbers and per-class F1."""
-    lines = [f"  accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['f1_macro']:.4f}   "
-             f"weighted-F1 {metrics['f1_weighted']:.4f}   ({metrics['count']} examples)"]
+    lines = [
+        f"  accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['f1_macro']:.4f}   "
+        f"weighted-F1 {metrics['f1_weighted']:.4f}   ({metrics['count']} examples)"
+    ]
     width = max(len(n) for n in metrics["per_class"])
     lines.append(f"  {'class':<{width}}  precision  recall     f1  support")
     for name, m in metrics["per_class"].items():
-        lines.append(f"  {name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  "
-                     f"{m['f1']:5.3f}  {m['support']:7d}")
+        lines.append(
+            f"  {name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  "
+            f"{m['f1']:5.3f}  {m['support']:7d}"
+        )
     return "\n".join(lines)

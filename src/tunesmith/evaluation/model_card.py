@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_model_card(path: Path, *, task: str, base_model: str, labels: list[str],
-                     metrics: dict, summary: dict) -> Path:
-    rows = "\n".join(f"| {n} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
-                     f"{m['support']} |" for n, m in metrics["per_class"].items())
+def write_model_card(
+    path: Path, *, task: str, base_model: str, labels: list[str], metrics: dict, summary: dict
+) -> Path:
+    rows = "\n".join(
+        f"| {n} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+        for n, m in metrics["per_class"].items()
+    )
     facts = "\n".join(f"- **{k}**: {v}" for k, v in summary.items())
     text = f"""---
 library_name: transformers
@@ -23,13 +26,15 @@ Fine-tuned with [tunesmith](https://github.com/) from `{base_model}` on {len(lab
 {", ".join(f"`{label}`" for label in labels)}.
 
 ## Test results
-Held-out test split of {metrics['count']} examples, never used for training or model selection.
+Held-out test split of {metrics["count"]} examples, never used for training or model selection.
 
 | metric | value |
 |---|---|
-| accuracy | {metrics['accuracy']:.4f} |
-| macro precision / recall / F1 | {metrics['precision_macro']:.4f} / {metrics['recall_macro']:.4f} / {metrics['f1_macro']:.4f} |
-| weighted F1 | {metrics['f1_weighted']:.4f} |
+| accuracy | {metrics["accuracy"]:.4f} |
+| macro precision | {metrics["precision_macro"]:.4f} |
+| macro recall | {metrics["recall_macro"]:.4f} |
+| macro F1 | {metrics["f1_macro"]:.4f} |
+| weighted F1 | {metrics["f1_weighted"]:.4f} |
 
 | class | precision | recall | F1 | support |
 |---|---|---|---|---|

@@ -31,8 +31,15 @@ def confusion_matrix(metrics: dict, out_dir: Path) -> Path:
     if len(labels) <= 30:
         for i in range(len(labels)):
             for j in range(len(labels)):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center",
-                        color="white" if shares[i, j] > 0.5 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if shares[i, j] > 0.5 else "black",
+                    fontsize=8,
+                )
     fig.colorbar(image, ax=ax, label="share of the true class")
     ax.set_title(f"Confusion matrix (accuracy {metrics['accuracy']:.3f})")
     fig.tight_layout()
@@ -54,8 +61,12 @@ def learning_curves(history: list[dict], out_dir: Path) -> Path:
         left.plot([h["epoch"] for h in val], [h["eval_loss"] for h in val], "o-", label="val loss")
         for key in ("eval_accuracy", "eval_f1_macro"):
             if key in val[0]:
-                right.plot([h["epoch"] for h in val], [h[key] for h in val], "o-",
-                           label=key.removeprefix("eval_"))
+                right.plot(
+                    [h["epoch"] for h in val],
+                    [h[key] for h in val],
+                    "o-",
+                    label=key.removeprefix("eval_"),
+                )
     left.set_xlabel("epoch")
     left.set_title("Loss")
     left.legend()

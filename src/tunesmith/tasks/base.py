@@ -37,8 +37,9 @@ class Task(ABC):
     input_kind: str  # what predict() takes: "text", later "image", ...
 
     @abstractmethod
-    def prepare(self, table: pd.DataFrame, source: str, columns: dict[str, str | None],
-                min_chars: int = 1) -> Examples:
+    def prepare(
+        self, table: pd.DataFrame, source: str, columns: dict[str, str | None], min_chars: int = 1
+    ) -> Examples:
         """Pick and check the columns, clean the rows, and say what was dropped and why."""
 
     @abstractmethod
@@ -70,8 +71,15 @@ class Task(ABC):
         """A `compute_metrics` for the Trainer's per-epoch validation."""
 
     @abstractmethod
-    def predict(self, model: Any, processor: Any, inputs: list, labels: list[str],
-                max_length: int, batch_size: int = 64) -> list[dict]:
+    def predict(
+        self,
+        model: Any,
+        processor: Any,
+        inputs: list,
+        labels: list[str],
+        max_length: int,
+        batch_size: int = 64,
+    ) -> list[dict]:
         """Answers for raw inputs, in input order."""
 
     @abstractmethod

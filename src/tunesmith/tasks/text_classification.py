@@ -33,22 +33,31 @@ class TextClassification(Task):
         frame = pd.DataFrame({"input": text, "label": label, "row": table.index})
         notes = []
         if found.detected:
-            notes.append(f"Using text column {found.text!r} and label column {found.label!r} "
-                         "(override with --data.text_column / --data.label_column).")
+            notes.append(
+                f"Using text column {found.text!r} and label column {found.label!r} "
+                "(override with --data.text_column / --data.label_column)."
+            )
         short = frame["input"].str.len() < min_chars
         if short.any():
-            notes.append(f"Dropped {int(short.sum())} row(s) with empty or too-short text "
-                         f"(first: {describe_row(source, int(frame.index[short][0]))}).")
+            notes.append(
+                f"Dropped {int(short.sum())} row(s) with empty or too-short text "
+                f"(first: {describe_row(source, int(frame.index[short][0]))})."
+            )
         unlabeled = ~short & (frame["label"] == "")
         if unlabeled.any():
-            notes.append(f"Dropped {int(unlabeled.sum())} row(s) with no label "
-                         f"(first: {describe_row(source, int(frame.index[unlabeled][0]))}).")
+            notes.append(
+                f"Dropped {int(unlabeled.sum())} row(s) with no label "
+                f"(first: {describe_row(source, int(frame.index[unlabeled][0]))})."
+            )
         frame = frame[~short & ~unlabeled].reset_index(drop=True)
         if frame.empty:
-            raise TunesmithError(f"no usable rows: every row has empty text in {found.text!r} or "
-                                 f"no label in {found.label!r}", where=source,
-                                 fix="check the column choice (--data.text_column, "
-                                 "--data.label_column) and the file's contents")
+            raise TunesmithError(
+                f"no usable rows: every row has empty text in {found.text!r} or "
+                f"no label in {found.label!r}",
+                where=source,
+                fix="check the column choice (--data.text_column, "
+                "--data.label_column) and the file's contents",
+            )
         return Examples(frame, source, {"text": found.text, "label": found.label}, notes)
 
     def label_names(self, examples):
@@ -56,8 +65,10 @@ class TextClassification(Task):
         if len(labels) < 2:
             raise TunesmithError(
                 f"only one class ({labels[0]!r}) in column {examples.columns['label']!r}; a "
-                "classifier needs at least two", where=examples.source,
-                fix="add examples of other classes, or check --data.label_column")
+                "classifier needs at least two",
+                where=examples.source,
+                fix="add examples of other classes, or check --data.label_column",
+            )
         return labels
 
     def load_model(self, source, labels, flag_value):
@@ -67,16 +78,23 @@ class TextClassification(Task):
 
         tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
         model = load_or_explain(
-            AutoModelForSequenceClassification, source, flag_value, num_labels=len(labels),
-            id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-            ignore_mismatched_sizes=True)  # a checkpoint with another head gets a fresh one
+            AutoModelForSequenceClassification,
+            source,
+            flag_value,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )  # a checkpoint with another head gets a fresh one
         return model, tokenizer
 
     def load_trained(self, run_dir):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        return (AutoModelForSequenceClassification.from_pretrained(run_dir),
-                AutoTokenizer.from_pretrained(run_dir))
+        return (
+            AutoModelForSequenceClassification.from_pretrained(run_dir),
+            AutoTokenizer.from_pretrained(run_dir),
+        )
 
     def encode(self, examples, processor, labels, max_length):
         from datasets import Dataset
@@ -86,7 +104,9 @@ class TextClassification(Task):
         if unknown:
             raise TunesmithError(
                 f"labels {unknown[:5]} do not occur in the training data (known: {labels})",
-                where=examples.source, fix="fix those labels or add them to the training data")
+                where=examples.source,
+                fix="fix those labels or add them to the training data",
+            )
         encoded = processor(list(examples.frame["input"]), truncation=True, max_length=max_length)
         columns = dict(encoded)
         columns["labels"] = [index[x] for x in examples.frame["label"]]
@@ -128,24 +148,35 @@ class TextClassification(Task):
         model.eval()
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
-                batch = order[start:start + batch_size]
-                enc = processor([texts[i] for i in batch], truncation=True, max_length=max_length,
-                                padding=True, return_tensors="pt").to(model.device)
+                batch = order[start : start + batch_size]
+                enc = processor(
+                    [texts[i] for i in batch],
+                    truncation=True,
+                    max_length=max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(model.device)
                 out = model(**enc).logits.float().softmax(-1).cpu().tolist()
                 for i, row in zip(batch, out, strict=True):
                     probs[i] = row
         answers = []
         for row in probs:
             best = max(range(len(row)), key=row.__getitem__)
-            answers.append({"label": labels[best], "score": row[best],
-                            "scores": dict(zip(labels, row, strict=True))})
+            answers.append(
+                {
+                    "label": labels[best],
+                    "score": row[best],
+                    "scores": dict(zip(labels, row, strict=True)),
+                }
+            )
         return answers
 
     def score(self, predictions, examples, labels):
         from tunesmith.evaluation.classification import full_metrics
 
-        return full_metrics(list(examples.frame["label"]), [p["label"] for p in predictions],
-                            labels)
+        return full_metrics(
+            list(examples.frame["label"]), [p["label"] for p in predictions], labels
+        )
 
     def plots(self, metrics, history, out_dir: Path):
         from tunesmith.evaluation import plots

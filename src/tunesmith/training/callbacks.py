@@ -42,7 +42,8 @@ class EpochLine(TrainerCallback):
             parts.append(f"train loss {sum(self.losses) / len(self.losses):.3f}")
         for key in ("eval_loss", "eval_accuracy", "eval_f1_macro"):
             if key in metrics:
-                parts.append(f"{key.removeprefix('eval_').replace('loss', 'val loss')} "
-                             f"{metrics[key]:.3f}")
+                parts.append(
+                    f"{key.removeprefix('eval_').replace('loss', 'val loss')} {metrics[key]:.3f}"
+                )
         parts.append(f"({time.perf_counter() - self.started:.0f} s)")
         info("  " + "  ".join(parts))

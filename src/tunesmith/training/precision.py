@@ -23,3 +23,16 @@ def resolve_precision(choice: str) -> str:
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def fastest_attention(precision: str) -> str | None:
+    """The attention kernel to train with, or None for the model's default.
+
+    Measured on an AVX-512 BF16 CPU (MiniLM-L6, batch 16x128, train step): under bf16 autocast
+    the SDPA kernel took 0.43 s and plain "eager" attention 0.31 s; in fp32 both took 0.84 s.
+    """
+    import torch
+
+    if precision == "bf16" and not torch.cuda.is_available():
+        return "eager"
+    return None
