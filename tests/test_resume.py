@@ -12,12 +12,16 @@ class Crash(Exception):
     pass
 
 
-def test_interrupted_run_resumes_to_the_end(tiny_model_dir, tmp_path, toy_csv, monkeypatch):
+@pytest.mark.parametrize("crash_at", ["on_save", "on_step_end"])  # after / before a checkpoint
+def test_interrupted_run_resumes_to_the_end(
+    tiny_model_dir, tmp_path, toy_csv, monkeypatch, crash_at
+):
     from transformers import TrainerCallback
 
-    class CrashAfterFirstSave(TrainerCallback):
-        def on_save(self, args, state, control, **kwargs):
-            raise Crash("simulated power cut")
+    def crash(self, args, state, control, **kwargs):
+        raise Crash("simulated power cut")
+
+    CrashAfterFirstSave = type("Crash", (TrainerCallback,), {crash_at: crash})
 
     real_build = trainer_module.build_trainer
 
@@ -33,7 +37,9 @@ def test_interrupted_run_resumes_to_the_end(tiny_model_dir, tmp_path, toy_csv, m
         tunesmith.train(toy_csv, **settings)
     monkeypatch.undo()
 
-    assert (out / "checkpoints").is_dir() and not (out / "tunesmith.json").exists()
+    saved = list((out / "checkpoints").glob("checkpoint-*"))
+    assert bool(saved) == (crash_at == "on_save")
+    assert not (out / "tunesmith.json").exists()
     with pytest.raises(TunesmithError, match="--resume"):
         tunesmith.load(out)
     with pytest.raises(TunesmithError, match="unfinished run"):

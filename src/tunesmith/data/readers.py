@@ -55,7 +55,14 @@ def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
 
 
 def _decode(path: Path) -> str:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TunesmithError(
+            f"cannot read the file ({exc.strerror})",
+            where=str(path),
+            fix="check that it exists and that you may read it",
+        ) from None
     for encoding in ENCODINGS:
         try:
             return raw.decode(encoding)

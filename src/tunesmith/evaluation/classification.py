@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+PER_CLASS_EACH_EPOCH = 20  # above this many classes, per-class scores only at test time
 
-def summary_metrics(y_true, y_pred, num_labels: int) -> dict[str, float]:
-    """The few numbers shown each epoch: accuracy and macro/weighted F1."""
-    from sklearn.metrics import accuracy_score, f1_score
 
-    labels = list(range(num_labels))
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(
-            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-        ),
-        "f1_weighted": float(
-            f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
-        ),
-    }
+def summary_metrics(y_true, y_pred, label_names: list[str]) -> dict[str, float]:
+    """Validation metrics each epoch, as flat numbers the Trainer can log: accuracy, macro and
+    weighted precision/recall/F1, and per-class F1 (`f1_class_<label>`) for up to 20 classes."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    labels = list(range(len(label_names)))
+    out = {"accuracy": float(accuracy_score(y_true, y_pred))}
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )
+        out |= {f"precision_{average}": p, f"recall_{average}": r, f"f1_{average}": f}
+    if len(labels) <= PER_CLASS_EACH_EPOCH:
+        _, _, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+        out |= {f"f1_class_{name}": f[i] for i, name in enumerate(label_names)}
+    return {k: float(v) for k, v in out.items()}
 
 
 def full_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:

@@ -134,7 +134,7 @@ class TextClassification(Task):
 
         def compute(eval_pred) -> dict[str, float]:
             predicted = eval_pred.predictions.argmax(-1)
-            return summary_metrics(eval_pred.label_ids, predicted, len(labels))
+            return summary_metrics(eval_pred.label_ids, predicted, labels)
 
         return compute
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
+from tqdm.auto import tqdm
 from transformers import ProgressCallback, TrainerCallback
-
-from tunesmith.console import info
 
 
 class QuietProgress(ProgressCallback):
@@ -46,4 +46,4 @@ class EpochLine(TrainerCallback):
                     f"{key.removeprefix('eval_').replace('loss', 'val loss')} {metrics[key]:.3f}"
                 )
         parts.append(f"({time.perf_counter() - self.started:.0f} s)")
-        info("  " + "  ".join(parts))
+        tqdm.write("  " + "  ".join(parts), file=sys.stderr)  # above the bar, not inside it
