@@ -33,17 +33,14 @@ def class_weights(label_ids: list[int], num_labels: int, mode: str):
 
 def build_trainer(
     task,
-    model,
-    processor,
-    train_ds,
-    val_ds,
+    prepared,
+    encoded: dict,
     cfg: TrainConfig,
     labels: list[str],
     checkpoint_dir: Path,
-    precision: str,
-    learning_rate: float,
     weights=None,
 ):
+    """A Trainer for `prepared` (a PreparedModel) on `encoded` train/val datasets."""
     import torch
     from transformers import (
         EarlyStoppingCallback,
@@ -54,11 +51,11 @@ def build_trainer(
 
     from tunesmith.training.callbacks import EpochLine, QuietProgress
 
-    steps_per_epoch = max(1, -(-len(train_ds) // (cfg.batch_size * cfg.grad_accum)))
+    steps_per_epoch = max(1, -(-len(encoded["train"]) // (cfg.batch_size * cfg.grad_accum)))
     higher_is_better = cfg.metric != "loss"
     args = TrainingArguments(
         output_dir=str(checkpoint_dir),
-        learning_rate=learning_rate,
+        learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
@@ -76,8 +73,8 @@ def build_trainer(
         greater_is_better=higher_is_better,
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch // 10),
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
+        bf16=prepared.precision == "bf16",
+        fp16=prepared.precision == "fp16",
         use_cpu=not torch.cuda.is_available(),
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -90,12 +87,12 @@ def build_trainer(
     if cfg.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping))
     trainer = Trainer(
-        model=model,
+        model=prepared.model,
         args=args,
-        train_dataset=train_ds,
-        eval_dataset=val_ds,
-        processing_class=processor,
-        data_collator=task.collator(processor),
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["val"],
+        processing_class=prepared.processor,
+        data_collator=task.collator(prepared.processor),
         compute_metrics=task.validation_metrics(labels),
         compute_loss_func=task.loss_function(weights),
         callbacks=callbacks,

@@ -1,0 +1,91 @@
+"""The end of a run: test the best model once, write metrics, plots, report, card, manifest."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tunesmith import __version__
+from tunesmith.config import RunConfig
+from tunesmith.console import info
+from tunesmith.run_dir import CONFIG, RunDir, write_json
+
+
+def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_seconds: float) -> Path:
+    """`data` is a PreparedData and `prepared` a PreparedModel (training/pipeline.py)."""
+    from tunesmith.evaluation.model_card import write_model_card
+    from tunesmith.evaluation.report import write_report
+
+    task, test = data.task, data.splits["test"]
+    # The test split goes through the same prediction path as `tunesmith.load(...).predict`.
+    predictions = task.predict(
+        trainer.model,
+        prepared.processor,
+        list(test.frame["input"]),
+        data.labels,
+        cfg.train.max_length,
+        cfg.train.eval_batch_size,
+    )
+    metrics = task.score(predictions, test, data.labels)
+    history = trainer.state.log_history
+    write_json(
+        run / "metrics.json",
+        {
+            "test": metrics,
+            "validation": [h for h in history if "eval_loss" in h],
+            "best_validation": {cfg.train.metric: trainer.state.best_metric},
+            "train_seconds": round(train_seconds, 1),
+            "epochs_run": trainer.state.epoch,
+        },
+    )
+    plots = task.plots(metrics, history, run.path)
+    sizes = "/".join(str(len(data.splits[name])) for name in ("train", "val", "test"))
+    summary = {
+        "base model": prepared.description,
+        "data": cfg.data.path,
+        "rows (train/val/test)": sizes,
+        "trainable parameters": f"{prepared.counts['trainable']:,} of "
+        f"{prepared.counts['total']:,} (frozen: {cfg.train.freeze})",
+        "epochs run": f"{trainer.state.epoch:g} of {cfg.train.epochs:g}",
+        "learning rate": f"{cfg.train.learning_rate:g}",
+        "precision": prepared.precision,
+        "training time": f"{train_seconds:.0f} s",
+        "tunesmith": __version__,
+    }
+    scored = test.frame.assign(
+        predicted=[p["label"] for p in predictions], score=[p["score"] for p in predictions]
+    )
+    mistakes = scored[scored["predicted"] != scored["label"]].sort_values("score", ascending=False)
+    write_report(
+        run / "report.html",
+        title=f"{task.name}: {Path(cfg.data.path).name}",
+        summary=summary,
+        metrics=metrics,
+        plots=plots,
+        notes=data.notes,
+        mistakes=mistakes.head(10).to_dict("records"),
+        config_yaml=(run / CONFIG).read_text(encoding="utf-8"),
+    )
+    write_model_card(
+        run / "README.md",
+        task=task.name,
+        base_model=cfg.model,
+        labels=data.labels,
+        metrics=metrics,
+        summary=summary,
+    )
+    run.finish(  # the manifest, last: only now does the run look finished
+        {
+            "tunesmith_version": __version__,
+            "task": task.name,
+            "labels": data.labels,
+            "columns": test.columns,
+            "max_length": cfg.train.max_length,
+            "base_model": cfg.model,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "test": {k: metrics[k] for k in ("accuracy", "f1_macro", "f1_weighted")},
+        }
+    )
+    info(f"Test results:\n{task.describe(metrics)}")
+    info(f"Report: {run / 'report.html'}")
+    return run.path
