@@ -45,6 +45,8 @@ def test_run_directory_holds_the_whole_artifact(trained):
     assert manifest["columns"] == {"text": "review", "label": "topic"}
     report = (model.path / "report.html").read_text()
     assert "data:image/png;base64," in report and "Per class" in report
+    best = model.metrics["best_validation"]["f1_macro"]
+    assert f"validation f1_macro {best:.4f}" in report  # the restored epoch is named
 
 
 def test_learns_the_toy_topics_and_reports_all_metrics(trained):

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Fonts with Chinese glyphs on Linux, Windows and macOS, tried after DejaVu Sans so that
+# Chinese labels render instead of empty boxes wherever one of them is installed.
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Source Han Sans SC",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+)
+
 
 def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    from matplotlib import font_manager
 
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    plt.rcParams["font.family"] = ["DejaVu Sans", *(f for f in CJK_FONTS if f in installed)]
     return plt
 
 

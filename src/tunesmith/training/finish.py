@@ -47,6 +47,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         "trainable parameters": f"{prepared.counts['trainable']:,} of "
         f"{prepared.counts['total']:,} (frozen: {cfg.train.freeze})",
         "epochs run": f"{trainer.state.epoch:g} of {cfg.train.epochs:g}",
+        "best epoch (restored)": _best_epoch(history, cfg.train.metric, trainer.state.best_metric),
         "learning rate": f"{cfg.train.learning_rate:g}",
         "precision": prepared.precision,
         "training time": f"{train_seconds:.0f} s",
@@ -89,3 +90,12 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
     info(f"Test results:\n{task.describe(metrics)}")
     info(f"Report: {run / 'report.html'}")
     return run.path
+
+
+def _best_epoch(history: list[dict], metric: str, best: float | None) -> str:
+    """`epoch 2, validation f1_macro 0.9812`: the epoch whose weights were kept."""
+    key = f"eval_{metric}"
+    for entry in history:
+        if best is not None and entry.get(key) == best:
+            return f"epoch {entry['epoch']:g}, validation {metric} {best:.4f}"
+    return "n/a"
