@@ -111,7 +111,7 @@ def test_evaluate_refuses_labels_the_model_never_saw(trained, tmp_path):
     pd.DataFrame({"review": ["goal match", "chip"], "topic": ["sport", "weather"]}).to_csv(
         new, index=False
     )
-    with pytest.raises(TunesmithError, match="never saw: \\['weather'\\]"):
+    with pytest.raises(TunesmithError, match="does not know: \\['weather'\\]"):
         model.evaluate(new)
 
 

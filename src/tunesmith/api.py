@@ -9,7 +9,6 @@ from typing import Any
 import yaml
 
 from tunesmith.config import RunConfig, build_config, merge, read_yaml
-from tunesmith.errors import TunesmithError
 from tunesmith.run_dir import CONFIG, RunDir
 
 
@@ -116,12 +115,6 @@ class Model:
             "label": label_column or (saved["label"] if saved["label"] in table else None),
         }
         examples = self.task.prepare(table, str(data), columns)
-        unknown = sorted(set(examples.frame["label"]) - set(self.labels))
-        if unknown:
-            raise TunesmithError(
-                f"labels the model never saw: {unknown[:5]} (it knows {self.labels})",
-                where=f"{data}, column {examples.columns['label']!r}",
-                fix="remove those rows or retrain with them",
-            )
+        self.task.check_labels(examples, self.labels)
         predictions = self.predict(list(examples.frame["input"]))
         return self.task.score(predictions, examples, self.labels)

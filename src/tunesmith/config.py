@@ -59,8 +59,10 @@ class TrainConfig(_Group):
     early_stopping: int = Field(
         2, ge=0, description="stop after this many epochs without validation gain (0: never)"
     )
-    metric: Literal["f1_macro", "accuracy", "f1_weighted", "loss"] = Field(
-        "f1_macro", description="validation metric that picks the best epoch"
+    metric: Literal["auto", "f1_macro", "f1_weighted", "accuracy", "f1", "loss"] = Field(
+        "auto",
+        description="validation metric that picks the best epoch (auto: macro F1 for "
+        "classification, entity F1 for NER)",
     )
     class_weights: Literal["auto", "balanced", "none"] = Field(
         "auto",

@@ -6,8 +6,17 @@ from pathlib import Path
 
 
 def write_model_card(
-    path: Path, *, task: str, base_model: str, labels: list[str], metrics: dict, summary: dict
+    path: Path,
+    *,
+    task: str,
+    pipeline_tag: str,
+    base_model: str,
+    labels: list[str],
+    metrics: dict,
+    headline: dict[str, float],
+    summary: dict,
 ) -> Path:
+    scores = "\n".join(f"| {name} | {value:.4f} |" for name, value in headline.items())
     rows = "\n".join(
         f"| {n} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
         for n, m in metrics["per_class"].items()
@@ -15,14 +24,14 @@ def write_model_card(
     facts = "\n".join(f"- **{k}**: {v}" for k, v in summary.items())
     text = f"""---
 library_name: transformers
-pipeline_tag: {task}
+pipeline_tag: {pipeline_tag}
 base_model: {base_model}
 tags: [tunesmith]
 ---
 
 # Fine-tuned {task} model
 
-Fine-tuned with [tunesmith](https://github.com/) from `{base_model}` on {len(labels)} classes:
+Fine-tuned with [tunesmith](https://github.com/) from `{base_model}` on {len(labels)} labels:
 {", ".join(f"`{label}`" for label in labels)}.
 
 ## Test results
@@ -30,11 +39,7 @@ Held-out test split of {metrics["count"]} examples, never used for training or m
 
 | metric | value |
 |---|---|
-| accuracy | {metrics["accuracy"]:.4f} |
-| macro precision | {metrics["precision_macro"]:.4f} |
-| macro recall | {metrics["recall_macro"]:.4f} |
-| macro F1 | {metrics["f1_macro"]:.4f} |
-| weighted F1 | {metrics["f1_weighted"]:.4f} |
+{scores}
 
 | class | precision | recall | F1 | support |
 |---|---|---|---|---|
@@ -47,7 +52,7 @@ Held-out test split of {metrics["count"]} examples, never used for training or m
 With transformers alone:
 ```python
 from transformers import pipeline
-classify = pipeline("{task}", model="path/to/this/folder")
+classify = pipeline("{pipeline_tag}", model="path/to/this/folder")
 classify("your text here")
 ```
 With tunesmith:

@@ -66,7 +66,7 @@ def confusion_matrix(metrics: dict, out_dir: Path) -> Path:
     return path
 
 
-def learning_curves(history: list[dict], out_dir: Path) -> Path:
+def learning_curves(history: list[dict], out_dir: Path, metrics: tuple[str, ...]) -> Path:
     """Training loss per logging step, validation loss and metric per epoch."""
     plt = _pyplot()
     train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
@@ -76,7 +76,7 @@ def learning_curves(history: list[dict], out_dir: Path) -> Path:
         left.plot(*zip(*train, strict=True), label="train loss", alpha=0.8)
     if val:
         left.plot([h["epoch"] for h in val], [h["eval_loss"] for h in val], "o-", label="val loss")
-        for key in ("eval_accuracy", "eval_f1_macro"):
+        for key in (f"eval_{m}" for m in metrics):
             if key in val[0]:
                 right.plot(
                     [h["epoch"] for h in val],

@@ -32,20 +32,15 @@ def write_report(
     title: str,
     summary: dict,
     metrics: dict,
+    headline: dict[str, float],
     plots: dict,
     notes: list[str],
     mistakes: list[dict],
     config_yaml: str,
 ) -> Path:
     cards = "".join(
-        f'<div class="card"><div class="big">{metrics[k]:.3f}</div>{label}</div>'
-        for k, label in (
-            ("accuracy", "test accuracy"),
-            ("f1_macro", "macro F1"),
-            ("f1_weighted", "weighted F1"),
-            ("precision_macro", "macro precision"),
-            ("recall_macro", "macro recall"),
-        )
+        f'<div class="card"><div class="big">{value:.3f}</div>{html.escape(name)}</div>'
+        for name, value in headline.items()
     )
     per_class = _table(
         ["class", "precision", "recall", "F1", "support"],

@@ -35,6 +35,29 @@ class Task(ABC):
     name: str
     default_model: str
     input_kind: str  # what predict() takes: "text", later "image", ...
+    pipeline_tag: str  # the transformers pipeline that serves a saved run of this task
+    metric: str  # the validation metric that picks the best epoch (without "eval_")
+    epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
+
+    def stratify_key(self, examples: Examples) -> list[str] | None:
+        """One value per example to stratify the split on, or None for a plain random split."""
+        return None
+
+    def class_weights(self, train_dataset, num_labels: int, mode: str):
+        """Loss weights for imbalanced labels (a tensor), or None."""
+        return None
+
+    @abstractmethod
+    def check_labels(self, examples: Examples, labels: list[str]) -> None:
+        """Raise a TunesmithError naming labels in `examples` that are not in `labels`."""
+
+    @abstractmethod
+    def headline(self, metrics: dict) -> dict[str, float]:
+        """The few test numbers that summarise the model, by human name, best first."""
+
+    @abstractmethod
+    def mistakes(self, predictions: list[dict], examples: Examples, limit: int = 10) -> list[dict]:
+        """Rows for the report: {row, input, label, predicted, score}, most confident first."""
 
     @abstractmethod
     def prepare(

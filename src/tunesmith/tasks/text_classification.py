@@ -25,6 +25,42 @@ class TextClassification(Task):
     name = "text-classification"
     default_model = "minilm-l6"
     input_kind = "text"
+    pipeline_tag = "text-classification"
+    metric = "f1_macro"
+    epoch_metrics = ("accuracy", "f1_macro")
+
+    def stratify_key(self, examples):
+        return list(examples.frame["label"])
+
+    def class_weights(self, train_dataset, num_labels, mode):
+        from tunesmith.training.trainer import balanced_weights
+
+        return balanced_weights(train_dataset["labels"], num_labels, mode)
+
+    def check_labels(self, examples, labels):
+        unknown = sorted(set(examples.frame["label"]) - set(labels))
+        if unknown:
+            raise TunesmithError(
+                f"labels the model does not know: {unknown[:5]} (it knows {labels})",
+                where=f"{examples.source}, column {examples.columns['label']!r}",
+                fix="fix or remove those rows, or train with them",
+            )
+
+    def headline(self, metrics):
+        return {
+            "test accuracy": metrics["accuracy"],
+            "macro F1": metrics["f1_macro"],
+            "weighted F1": metrics["f1_weighted"],
+            "macro precision": metrics["precision_macro"],
+            "macro recall": metrics["recall_macro"],
+        }
+
+    def mistakes(self, predictions, examples, limit=10):
+        scored = examples.frame.assign(
+            predicted=[p["label"] for p in predictions], score=[p["score"] for p in predictions]
+        )
+        wrong = scored[scored["predicted"] != scored["label"]]
+        return wrong.sort_values("score", ascending=False).head(limit).to_dict("records")
 
     def prepare(self, table, source, columns, min_chars=1):
         found = detect_columns(table, source, columns.get("text"), columns.get("label"))
@@ -99,14 +135,8 @@ class TextClassification(Task):
     def encode(self, examples, processor, labels, max_length):
         from datasets import Dataset
 
+        self.check_labels(examples, labels)
         index = {name: i for i, name in enumerate(labels)}
-        unknown = sorted(set(examples.frame["label"]) - set(index))
-        if unknown:
-            raise TunesmithError(
-                f"labels {unknown[:5]} do not occur in the training data (known: {labels})",
-                where=examples.source,
-                fix="fix those labels or add them to the training data",
-            )
         encoded = processor(list(examples.frame["input"]), truncation=True, max_length=max_length)
         columns = dict(encoded)
         columns["labels"] = [index[x] for x in examples.frame["label"]]
@@ -183,7 +213,7 @@ class TextClassification(Task):
 
         out = {"Confusion matrix (test)": plots.confusion_matrix(metrics, out_dir)}
         if history:
-            out["Learning curves"] = plots.learning_curves(history, out_dir)
+            out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
         return out
 
     def describe(self, metrics):

@@ -22,8 +22,9 @@ class QuietProgress(ProgressCallback):
 class EpochLine(TrainerCallback):
     """`epoch 2/3  train loss 0.412  val loss 0.305  accuracy 0.931  f1_macro 0.925  (41 s)`."""
 
-    def __init__(self, total_epochs: float):
+    def __init__(self, total_epochs: float, metrics: tuple[str, ...]):
         self.total = total_epochs
+        self.keys = ("eval_loss", *(f"eval_{m}" for m in metrics))
         self.losses: list[float] = []
         self.started = time.perf_counter()
 
@@ -40,7 +41,7 @@ class EpochLine(TrainerCallback):
         parts = [f"epoch {round(state.epoch or 0)}/{self.total:g}"]
         if self.losses:
             parts.append(f"train loss {sum(self.losses) / len(self.losses):.3f}")
-        for key in ("eval_loss", "eval_accuracy", "eval_f1_macro"):
+        for key in self.keys:
             if key in metrics:
                 parts.append(
                     f"{key.removeprefix('eval_').replace('loss', 'val loss')} {metrics[key]:.3f}"

@@ -53,10 +53,6 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         "training time": f"{train_seconds:.0f} s",
         "tunesmith": __version__,
     }
-    scored = test.frame.assign(
-        predicted=[p["label"] for p in predictions], score=[p["score"] for p in predictions]
-    )
-    mistakes = scored[scored["predicted"] != scored["label"]].sort_values("score", ascending=False)
     write_report(
         run / "report.html",
         title=f"{task.name}: {Path(cfg.data.path).name}",
@@ -64,15 +60,18 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         metrics=metrics,
         plots=plots,
         notes=data.notes,
-        mistakes=mistakes.head(10).to_dict("records"),
+        headline=task.headline(metrics),
+        mistakes=task.mistakes(predictions, test),
         config_yaml=(run / CONFIG).read_text(encoding="utf-8"),
     )
     write_model_card(
         run / "README.md",
         task=task.name,
+        pipeline_tag=task.pipeline_tag,
         base_model=cfg.model,
         labels=data.labels,
         metrics=metrics,
+        headline=task.headline(metrics),
         summary=summary,
     )
     run.finish(  # the manifest, last: only now does the run look finished
@@ -84,7 +83,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
             "max_length": cfg.train.max_length,
             "base_model": cfg.model,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "test": {k: metrics[k] for k in ("accuracy", "f1_macro", "f1_weighted")},
+            "test": task.headline(metrics),
         }
     )
     info(f"Test results:\n{task.describe(metrics)}")

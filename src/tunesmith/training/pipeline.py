@@ -60,13 +60,14 @@ def prepare_data(task: Task, cfg: RunConfig) -> PreparedData:
             given[split] = task.prepare(table, path, main.columns, cfg.data.min_chars)
     labels = task.label_names(main)
     index = stratified_split(
-        list(main.frame["label"]),
+        task.stratify_key(main),
         cfg.data.val_size,
         cfg.data.test_size,
         cfg.train.seed,
         need_val=given["val"] is None,
         need_test=given["test"] is None,
         source=main.source,
+        rows=len(main),
     )
     splits = {name: given.get(name) or main.subset(index[name]) for name in index}
     sources = {
@@ -102,6 +103,8 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if isinstance(limit, int) and limit < cfg.train.max_length:
         info(f"Max length lowered from {cfg.train.max_length} to {limit}, the model's limit.")
         cfg.train.max_length = limit
+    if cfg.train.metric == "auto":
+        cfg.train.metric = data.task.metric
     if cfg.train.learning_rate is None:
         cfg.train.learning_rate = default_learning_rate(counts["total"])
     precision = resolve_precision(cfg.train.precision)
@@ -146,7 +149,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     )
 
     from tunesmith.training.finish import finish_run
-    from tunesmith.training.trainer import build_trainer, class_weights
+    from tunesmith.training.trainer import build_trainer
 
     sizes = {name: len(ex) for name, ex in data.splits.items()}
     info(
@@ -158,7 +161,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
         name: task.encode(data.splits[name], prepared.processor, data.labels, cfg.train.max_length)
         for name in ("train", "val")
     }
-    weights = class_weights(encoded["train"]["labels"], len(data.labels), cfg.train.class_weights)
+    weights = task.class_weights(encoded["train"], len(data.labels), cfg.train.class_weights)
     if weights is not None:
         info(
             "Classes are imbalanced: the loss weighs rare classes up "

@@ -21,7 +21,7 @@ def default_learning_rate(num_parameters: int) -> float:
     return 2e-5
 
 
-def class_weights(label_ids: list[int], num_labels: int, mode: str):
+def balanced_weights(label_ids: list[int], num_labels: int, mode: str):
     """Balanced loss weights (n / (k * count)) as a tensor, or None when not wanted."""
     import torch
 
@@ -83,7 +83,7 @@ def build_trainer(
         dataloader_num_workers=0,
         save_only_model=False,  # optimizer state too, so --resume continues exactly
     )
-    callbacks = [EpochLine(cfg.epochs)]
+    callbacks = [EpochLine(cfg.epochs, task.epoch_metrics)]
     if cfg.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping))
     trainer = Trainer(
