@@ -163,7 +163,7 @@ def test_freezing_head_only_trains_only_the_classifier(tiny_model_dir, tmp_path,
 
 
 def test_class_weights_turn_on_for_imbalanced_data():
-    from tunesmith.training.trainer import class_weights
+    from tunesmith.training.trainer import balanced_weights as class_weights
 
     assert class_weights([0] * 10 + [1] * 10, 2, "auto") is None
     weights = class_weights([0] * 30 + [1] * 5, 2, "auto")
