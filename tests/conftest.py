@@ -21,6 +21,51 @@ TOPICS = {
 }
 FILLER = "the a of to and in on for with this that it was is said new year".split()
 CHINESE = "的 一 是 在 不 了 有 和 人 这 中 大 为 上 个 国 我 以 要 他 股 市 球 赛 手 机".split()
+PEOPLE = "alice bob carol dave erin frank grace heidi".split()
+PLACES = "paris berlin london tokyo madrid rome oslo vienna".split()
+NER_FILLER = "met visited in at yesterday today went to saw with from and the".split()
+ZH_PEOPLE = ["张三", "李四", "王五"]
+ZH_PLACES = ["北京", "上海", "广州"]
+ZH_FILLER = list("在去了和的见")
+# Sub-word pieces, so that some words split into several tokens ("schwarzenegger").
+PIECES = ["schwarz", "##en", "##egger", "new", "##york"]
+
+
+def make_ner_sentences(n: int = 120, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """Sentences with PER and LOC entities, English words and Chinese characters."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        if i % 4 == 3:  # Chinese: one character per token, as CoNLL for Chinese is written
+            person, place = rng.choice(ZH_PEOPLE), rng.choice(ZH_PLACES)
+            tokens, tags = [], []
+            for word, kind in ((person, "PER"), (rng.choice(ZH_FILLER), None), (place, "LOC")):
+                for j, char in enumerate(word):
+                    tokens.append(char)
+                    tags.append("O" if kind is None else f"{'B' if j == 0 else 'I'}-{kind}")
+            out.append((tokens, tags))
+            continue
+        tokens, tags = [], []
+        for _ in range(rng.randint(1, 3)):
+            tokens.append(rng.choice(NER_FILLER))
+            tags.append("O")
+        tokens.append(rng.choice(PEOPLE + ["schwarzenegger"]))
+        tags.append("B-PER")
+        tokens += [rng.choice(NER_FILLER) for _ in range(rng.randint(1, 3))]
+        tags += ["O"] * (len(tokens) - len(tags))
+        place = rng.choice(PLACES + ["new york"]).split()
+        tokens += place
+        tags += ["B-LOC"] + ["I-LOC"] * (len(place) - 1)
+        out.append((tokens, tags))
+    return out
+
+
+def write_conll(path: Path, sentences) -> Path:
+    lines = ["-DOCSTART- O", ""]
+    for tokens, tags in sentences:
+        lines += [f"{t}\t{g}" for t, g in zip(tokens, tags, strict=True)] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def make_rows(n_per_class: int = 40, seed: int = 0) -> list[dict]:
@@ -46,7 +91,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    words = sorted({w for ws in TOPICS.values() for w in ws.split()} | set(FILLER) | set(CHINESE))
+    words = sorted(
+        {w for ws in TOPICS.values() for w in ws.split()}
+        | set(FILLER)
+        | set(CHINESE)
+        | set(PEOPLE)
+        | set(PLACES)
+        | set(NER_FILLER)
+        | set("".join(ZH_PEOPLE + ZH_PLACES + ZH_FILLER))
+        | set(PIECES)
+        | {"york"}
+    )
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {token: i for i, token in enumerate(specials + words)}
     tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=64)

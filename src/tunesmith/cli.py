@@ -189,7 +189,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tunesmith.api import load
 
     model = load(args.run)
-    print_answers(args.text, model.predict(args.text), as_json=args.json)
+    print_answers(model.task, args.text, model.predict(args.text), as_json=args.json)
     return 0
 
 

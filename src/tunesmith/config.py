@@ -88,7 +88,7 @@ class TrainConfig(_Group):
 class RunConfig(_Group):
     """Everything one training run needs; saved resolved in the run directory."""
 
-    task: Literal["text-classification"] | None = Field(
+    task: Literal["text-classification", "ner"] | None = Field(
         None, description="what to learn (detected from the data if unset)"
     )
     model: str = Field(

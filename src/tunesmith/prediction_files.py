@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from tunesmith.data.columns import detect_text_column
 from tunesmith.data.readers import read_table
 from tunesmith.errors import TunesmithError
@@ -44,8 +46,8 @@ def predict_file(
     model = load(run_dir)
     column = detect_text_column(table, input_path, text_column, model.manifest["columns"]["text"])
     answers = model.predict(list(table[column].astype(str)))
-    table["predicted_label"] = [a["label"] for a in answers]
-    table["score"] = [round(a["score"], 6) for a in answers]
+    added = pd.DataFrame([model.task.answer_columns(a) for a in answers], index=table.index)
+    table = pd.concat([table, added], axis=1)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".csv":
         write_atomic(output, table.to_csv(index=False))
@@ -55,10 +57,10 @@ def predict_file(
     return output
 
 
-def print_answers(inputs: list[str], answers: list[dict], as_json: bool = False) -> None:
+def print_answers(task, inputs: list[str], answers: list[dict], as_json: bool = False) -> None:
     for text, answer in zip(inputs, answers, strict=True):
         if as_json:
             print(json.dumps({"input": text, **answer}, ensure_ascii=False))
         else:
             preview = text if len(text) <= 60 else text[:57] + "..."
-            print(f"{answer['label']}\t{answer['score']:.3f}\t{preview}")
+            print(f"{task.format_answer(answer)}\t{preview}")

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from tunesmith.data.conll import looks_like_conll, read_conll
 from tunesmith.errors import TunesmithError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".json": None}
+CONLL_SUFFIXES = {".conll", ".conllu", ".bio", ".iob", ".iob2", ".bioes", ".txt", ""}
 # UTF-8 (with or without BOM), then what Chinese Excel writes, then Western Windows text
 # (cp1252 covers Latin-1: one BBC News article is Latin-1).
 ENCODINGS = ("utf-8-sig", "gb18030", "cp1252")
@@ -31,16 +33,25 @@ def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
     if path.is_dir():
         return read_class_folders(path)
     suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
+    if suffix not in TABLE_SUFFIXES | dict.fromkeys(CONLL_SUFFIXES):
         raise TunesmithError(
             f"unsupported file type {suffix or '(none)'!r}",
             where=f"{flag} {path}",
-            fix="use .csv, .tsv, .jsonl or .json, or a folder with one sub-folder per class",
+            fix="use .csv, .tsv, .jsonl, .json or CoNLL (.conll), or a folder with one "
+            "sub-folder per class",
         )
     text = _decode(path)
     if not text.strip():
         raise TunesmithError("the file is empty", where=str(path), fix="point to a file with data")
-    if suffix in {".jsonl", ".json"}:
+    if suffix in CONLL_SUFFIXES:
+        if not looks_like_conll(text):
+            raise TunesmithError(
+                "not CoNLL: expected `token<TAB>tag` lines (tags O, B-TYPE, I-TYPE)",
+                where=f"{flag} {path}",
+                fix="convert it to CoNLL, or to CSV/JSONL with named columns",
+            )
+        frame = read_conll(path, text)
+    elif suffix in {".jsonl", ".json"}:
         frame = _read_json(path, text)
     else:
         frame = _read_delimited(path, text, TABLE_SUFFIXES[suffix])
@@ -122,7 +133,8 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
             fix='write records like {"text": "...", "label": "..."}',
         )
     frame = pd.DataFrame.from_records(records)
-    # Keep text as written; JSON numbers become their string form ("1", not 1.0).
+    # Keep text as written; JSON numbers become their string form ("1", not 1.0); lists and
+    # objects (NER tokens, tags, spans) stay as they are.
     return frame.apply(lambda col: col.map(_as_text))
 
 
@@ -131,13 +143,7 @@ def _as_text(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return (
-        value
-        if isinstance(value, str)
-        else json.dumps(value, ensure_ascii=False)
-        if isinstance(value, (list, dict))
-        else str(value)
-    )
+    return value if isinstance(value, (str, list, dict)) else str(value)
 
 
 def read_class_folders(root: Path) -> pd.DataFrame:
@@ -168,4 +174,6 @@ def describe_row(source: str | Path, index: int) -> str:
         return f"{source}, example {index + 1}"
     if source.suffix.lower() in {".csv", ".tsv", ".tab"}:
         return f"{source}, line {index + 2}"
+    if source.suffix.lower() in CONLL_SUFFIXES:
+        return f"{source}, sentence {index + 1}"
     return f"{source}, record {index + 1}"

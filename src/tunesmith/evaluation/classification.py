@@ -54,17 +54,22 @@ def full_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dic
     return out
 
 
-def format_metrics(metrics: dict) -> str:
-    """A short human table of the headline numbers and per-class F1."""
-    lines = [
-        f"  accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['f1_macro']:.4f}   "
-        f"weighted-F1 {metrics['f1_weighted']:.4f}   ({metrics['count']} examples)"
-    ]
-    width = max(len(n) for n in metrics["per_class"])
-    lines.append(f"  {'class':<{width}}  precision  recall     f1  support")
-    for name, m in metrics["per_class"].items():
+def per_class_table(per_class: dict, heading: str = "class") -> str:
+    """Per-class precision/recall/F1/support as aligned text lines."""
+    width = max([len(heading), *(len(n) for n in per_class)])
+    lines = [f"  {heading:<{width}}  precision  recall     f1  support"]
+    for name, m in per_class.items():
         lines.append(
             f"  {name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  "
             f"{m['f1']:5.3f}  {m['support']:7d}"
         )
     return "\n".join(lines)
+
+
+def format_metrics(metrics: dict) -> str:
+    """A short human table of the headline numbers and per-class F1."""
+    head = (
+        f"  accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['f1_macro']:.4f}   "
+        f"weighted-F1 {metrics['f1_weighted']:.4f}   ({metrics['count']} examples)"
+    )
+    return head + "\n" + per_class_table(metrics["per_class"])

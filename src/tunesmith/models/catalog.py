@@ -51,7 +51,7 @@ def register(entry: CatalogEntry) -> None:
 register(
     CatalogEntry(
         name="minilm-l6",
-        tasks=("text-classification",),
+        tasks=("text-classification", "ner"),
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         summary="all-MiniLM-L6-v2: 6-layer BERT, 384 hidden, uncased English WordPiece",
         parameters="22.7M",

@@ -7,6 +7,7 @@ import inspect
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.text_classification import TextClassification
+from tunesmith.tasks.token_classification import TokenClassification
 
 __all__ = ["DEFAULT", "Examples", "Task", "get", "names", "register"]
 
@@ -36,4 +37,13 @@ def names() -> list[str]:
     return list(_TASKS)
 
 
+def detect(table) -> str:
+    """The task a table asks for: lists of tokens/tags or entity spans mean NER."""
+    first = table.iloc[0] if len(table) else {}
+    if any(isinstance(first[c], list) for c in table.columns):
+        return "ner"
+    return DEFAULT
+
+
 register(TextClassification())
+register(TokenClassification())

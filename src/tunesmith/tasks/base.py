@@ -114,5 +114,13 @@ class Task(ABC):
         """Plots worth looking at, written as PNG; returns title -> path."""
 
     @abstractmethod
+    def format_answer(self, answer: dict) -> str:
+        """One answer as a short line for the terminal."""
+
+    @abstractmethod
+    def answer_columns(self, answer: dict) -> dict[str, object]:
+        """One answer as the columns `predict --output` adds to the input row."""
+
+    @abstractmethod
     def describe(self, metrics: dict) -> str:
         """The headline metrics as a few lines for the terminal."""

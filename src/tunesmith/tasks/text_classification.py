@@ -216,6 +216,12 @@ class TextClassification(Task):
             out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
         return out
 
+    def format_answer(self, answer):
+        return f"{answer['label']}\t{answer['score']:.3f}"
+
+    def answer_columns(self, answer):
+        return {"predicted_label": answer["label"], "score": round(answer["score"], 6)}
+
     def describe(self, metrics):
         from tunesmith.evaluation.classification import format_metrics
 

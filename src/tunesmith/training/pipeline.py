@@ -46,10 +46,18 @@ def default_out(data_path: str) -> str:
     return str(Path("runs") / (Path(data_path).stem or "run"))
 
 
-def prepare_data(task: Task, cfg: RunConfig) -> PreparedData:
-    """Read the main file and any user-supplied val/test files, check labels, split."""
+def prepare_data(cfg: RunConfig) -> PreparedData:
+    """Read the main file (and any val/test files), pick the task, check labels, split.
+
+    Sets `cfg.task` when the data decides it (lists of tokens/tags or spans mean NER).
+    """
+    table = read_table(cfg.data.path)
+    if cfg.task is None:
+        cfg.task = tasks.detect(table)
+        info(f"Task: {cfg.task} (detected from the data; set it with --task).")
+    task = tasks.get(cfg.task)
     columns = {"text": cfg.data.text_column, "label": cfg.data.label_column}
-    main = task.prepare(read_table(cfg.data.path), cfg.data.path, columns, cfg.data.min_chars)
+    main = task.prepare(table, cfg.data.path, columns, cfg.data.min_chars)
     for note in main.notes:
         info(note)
     given: dict[str, Examples | None] = {"val": None, "test": None}
@@ -111,7 +119,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     attention = fastest_attention(precision)
     if attention:
         model.set_attn_implementation(attention)
-    info(f"Task: {data.task.name}. Model: {description}.")
+    info(f"Model: {description}.")
     info(
         f"{counts['trainable'] / 1e6:.1f}M of {counts['total'] / 1e6:.1f}M parameters trainable "
         f"(frozen: {cfg.train.freeze}{' (auto: small data)' if auto_freeze else ''}); new head "
@@ -128,13 +136,12 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
             where="tunesmith train",
             fix="pass a data file or folder: `tunesmith train reviews.csv`",
         )
-    task = tasks.get(cfg.task or tasks.DEFAULT)
-    cfg.task = task.name
     cfg.out = cfg.out or default_out(cfg.data.path)
     resolve(cfg.model)  # an unknown model name fails now, before any reading
 
     # Everything that can fail on bad input happens before the run directory is touched.
-    data = prepare_data(task, cfg)
+    data = prepare_data(cfg)
+    task = data.task
     run = RunDir(cfg.out)
     if resume:
         _check_same_data(run, data.fingerprints)

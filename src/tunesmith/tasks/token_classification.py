@@ -1,0 +1,415 @@
+"""Named-entity recognition: a BIO tag per word, on any `AutoModelForTokenClassification`.
+
+Examples hold words (`input`), their BIO tags (`label`), the text and each word's character
+offsets, so predictions map back to exact spans of the original text in English and Chinese.
+Sub-word alignment: the first sub-word of each word carries its tag; the rest are ignored by the
+loss. Sentences longer than the model's maximum are cut into overlapping windows, not truncated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from tunesmith.data.conll import to_bio
+from tunesmith.data.readers import describe_row
+from tunesmith.data.words import split_words
+from tunesmith.errors import TunesmithError
+from tunesmith.tasks.base import Examples, Task
+
+TOKEN_NAMES = ("tokens", "words", "token", "sentence", "text")
+TAG_NAMES = ("tags", "ner_tags", "labels", "label", "entities", "spans")
+
+
+def _pick(table: pd.DataFrame, given: str | None, names: tuple[str, ...], flag: str, source: str):
+    if given:
+        if given not in table.columns:
+            raise TunesmithError(
+                f"no column {given!r} (columns are: {', '.join(map(repr, table.columns))})",
+                where=f"{source}, {flag}",
+                fix=f"pass one of those names to {flag}",
+            )
+        return given
+    lowered = {str(c).lower(): c for c in table.columns}
+    found = next((lowered[n] for n in names if n in lowered), None)
+    if found is None:
+        raise TunesmithError(
+            f"cannot find the NER columns (columns are: {', '.join(map(repr, table.columns))})",
+            where=source,
+            fix="use CoNLL, JSONL with `tokens` + `tags`, or JSONL with `text` + `entities` "
+            "(character spans), or name them with --data.text_column/--data.label_column",
+        )
+    return found
+
+
+def spans_to_words(
+    text: str, spans: list
+) -> tuple[list[str], list[tuple[int, int]], list[str], int]:
+    """Character spans -> words, offsets and BIO tags; also counts spans cut inside a word."""
+    words = split_words(text)
+    tags = ["O"] * len(words)
+    misaligned = 0
+    for span in spans:
+        start, end, kind = (
+            (span["start"], span["end"], span.get("label") or span.get("type"))
+            if isinstance(span, dict)
+            else span[:3]
+        )
+        inside = [i for i, (_, s, e) in enumerate(words) if s < end and e > start]
+        if not inside:
+            misaligned += 1
+            continue
+        if words[inside[0]][1] != start or words[inside[-1]][2] != end:
+            misaligned += 1
+        for n, i in enumerate(inside):
+            tags[i] = f"{'B' if n == 0 else 'I'}-{kind}"
+    return [w for w, _, _ in words], [(s, e) for _, s, e in words], tags, misaligned
+
+
+def words_to_text(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Join pre-split words with spaces and return each word's offsets in that text."""
+    offsets, position = [], 0
+    for word in words:
+        offsets.append((position, position + len(word)))
+        position += len(word) + 1
+    return " ".join(words), offsets
+
+
+def entities(tags: list[str], probs: list[float], text: str, offsets) -> list[dict]:
+    """Group BIO tags into entity spans with character offsets into `text`."""
+    found, current = [], None
+    for i, tag in enumerate(tags):
+        kind = tag[2:] if tag != "O" else None
+        if current and (tag.startswith("B-") or kind != current["type"]):
+            found.append(current)
+            current = None
+        if kind:
+            if current is None:
+                current = {"type": kind, "start": offsets[i][0], "probs": []}
+            current["end"] = offsets[i][1]
+            current["probs"].append(probs[i])
+    if current:
+        found.append(current)
+    return [
+        {
+            "type": e["type"],
+            "text": text[e["start"] : e["end"]],
+            "start": e["start"],
+            "end": e["end"],
+            "score": sum(e["probs"]) / len(e["probs"]),
+        }
+        for e in found
+    ]
+
+
+class TokenClassification(Task):
+    name = "ner"
+    default_model = "minilm-l6"
+    input_kind = "text"
+    pipeline_tag = "token-classification"
+    metric = "f1"
+    epoch_metrics = ("f1", "precision", "recall")
+
+    def prepare(self, table, source, columns, min_chars=1):
+        words_col = _pick(table, columns.get("text"), TOKEN_NAMES, "--data.text_column", source)
+        tags_col = _pick(table, columns.get("label"), TAG_NAMES, "--data.label_column", source)
+        rows, repairs, misaligned = [], 0, 0
+        for index, (words, tags) in enumerate(zip(table[words_col], table[tags_col], strict=True)):
+            if isinstance(words, str) and not isinstance(tags, list):
+                raise TunesmithError(
+                    f"column {tags_col!r} must hold a list of tags or of entity spans",
+                    where=describe_row(source, index),
+                    fix='write tags as ["O", "B-PER", ...] or spans as '
+                    '[{"start": 0, "end": 5, "label": "ORG"}]',
+                )
+            if isinstance(words, str):  # text + character spans
+                text = words
+                words, offsets, tags, cut = spans_to_words(text, tags)
+                misaligned += cut
+            else:
+                words = [str(w) for w in words]
+                if len(words) != len(tags):
+                    raise TunesmithError(
+                        f"{len(words)} tokens but {len(tags)} tags",
+                        where=describe_row(source, index),
+                        fix="give every token exactly one tag",
+                    )
+                text, offsets = words_to_text(words)
+            if not words:
+                continue
+            tags, fixed = to_bio([str(t) for t in tags])
+            repairs += fixed
+            rows.append(
+                {"input": words, "label": tags, "text": text, "offsets": offsets, "row": index}
+            )
+        notes = []
+        if repairs:
+            notes.append(f"Repaired {repairs} tag(s): an I- that continued no entity became B-.")
+        if misaligned:
+            notes.append(
+                f"{misaligned} entity span(s) did not start/end on a word boundary; "
+                "they were widened to whole words."
+            )
+        if not rows:
+            raise TunesmithError(
+                "no sentences with tokens", where=source, fix="check the file's contents"
+            )
+        return Examples(pd.DataFrame(rows), source, {"text": words_col, "label": tags_col}, notes)
+
+    def label_names(self, examples):
+        kinds = sorted({t[2:] for tags in examples.frame["label"] for t in tags if t != "O"})
+        if not kinds:
+            raise TunesmithError(
+                "no entities: every tag is O",
+                where=examples.source,
+                fix="annotate some entities (B-TYPE / I-TYPE tags)",
+            )
+        return ["O"] + [f"{p}-{k}" for k in kinds for p in "BI"]
+
+    def check_labels(self, examples, labels):
+        known = set(labels)
+        unknown = sorted({t for tags in examples.frame["label"] for t in tags} - known)
+        if unknown:
+            raise TunesmithError(
+                f"entity tags the model does not know: {unknown[:5]}",
+                where=examples.source,
+                fix="fix those tags, or train with them",
+            )
+
+    def load_model(self, source, labels, flag_value):
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        from tunesmith.models.loading import load_or_explain
+
+        tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
+        if not tokenizer.is_fast:
+            raise TunesmithError(
+                "NER needs a fast tokenizer (for word alignment)",
+                where=f"--model {flag_value}",
+                fix="use a model that ships tokenizer.json",
+            )
+        model = load_or_explain(
+            AutoModelForTokenClassification,
+            source,
+            flag_value,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
+        return model, tokenizer
+
+    def load_trained(self, run_dir: Path):
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        return (
+            AutoModelForTokenClassification.from_pretrained(run_dir),
+            AutoTokenizer.from_pretrained(run_dir),
+        )
+
+    def _windows(self, tokenizer, words_list, max_length, **kwargs):
+        """Tokenise pre-split words; long sentences become windows overlapping by a quarter."""
+        return tokenizer(
+            words_list,
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_length,
+            stride=max_length // 4,
+            return_overflowing_tokens=True,
+            **kwargs,
+        )
+
+    def encode(self, examples, processor, labels, max_length):
+        from datasets import Dataset
+
+        self.check_labels(examples, labels)
+        index = {name: i for i, name in enumerate(labels)}
+        tags = list(examples.frame["label"])
+        enc = self._windows(processor, list(examples.frame["input"]), max_length)
+        columns = {k: enc[k] for k in enc if k != "overflow_to_sample_mapping"}
+        columns["labels"], previous = [], None
+        for window, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            row, previous = [], None
+            for word in enc.word_ids(window):
+                first = word is not None and word != previous
+                row.append(index[tags[sample][word]] if first else -100)
+                previous = word
+            columns["labels"].append(row)
+        columns["length"] = [len(ids) for ids in enc["input_ids"]]
+        return Dataset.from_dict(columns)
+
+    def collator(self, processor):
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(processor, pad_to_multiple_of=8)
+
+    def validation_metrics(self, labels):
+        from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
+        from seqeval.scheme import IOB2
+
+        def compute(eval_pred) -> dict[str, float]:
+            predicted = eval_pred.predictions.argmax(-1)
+            gold, pred = [], []
+            for p_row, g_row in zip(predicted, eval_pred.label_ids, strict=True):
+                keep = g_row != -100
+                gold.append([labels[i] for i in g_row[keep]])
+                pred.append([labels[i] for i in p_row[keep]])
+            strict = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+            return {
+                "f1": float(f1_score(gold, pred, **strict)),
+                "precision": float(precision_score(gold, pred, **strict)),
+                "recall": float(recall_score(gold, pred, **strict)),
+                "token_accuracy": float(accuracy_score(gold, pred)),
+            }
+
+        return compute
+
+    def loss_function(self, class_weights):
+        return None  # the model's own token-level cross-entropy (ignores -100)
+
+    def predict_tags(self, model, tokenizer, words_list, labels, max_length, batch_size=32):
+        """Word-level (tag, probability) for pre-split sentences, windows stitched back."""
+        import torch
+
+        result = [[("O", 0.0)] * len(words) for words in words_list]
+        seen = [[False] * len(words) for words in words_list]
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(words_list), batch_size):
+                batch = words_list[start : start + batch_size]
+                enc = self._windows(tokenizer, batch, max_length, padding=True, return_tensors="pt")
+                mapping = enc.pop("overflow_to_sample_mapping").tolist()
+                probs = model(**enc.to(model.device)).logits.float().softmax(-1).cpu()
+                best, arg = probs.max(-1)
+                for window, sample in enumerate(mapping):
+                    previous = None
+                    for position, word in enumerate(enc.word_ids(window)):
+                        if word is not None and word != previous and not seen[start + sample][word]:
+                            seen[start + sample][word] = True
+                            result[start + sample][word] = (
+                                labels[int(arg[window, position])],
+                                float(best[window, position]),
+                            )
+                        previous = word
+        return result
+
+    def predict(self, model, processor, inputs, labels, max_length, batch_size=32):
+        prepared = []
+        for item in inputs:  # raw text, or a list of words as in CoNLL
+            if isinstance(item, str):
+                words = split_words(item)
+                prepared.append((item, [w for w, _, _ in words], [(s, e) for _, s, e in words]))
+            else:
+                text, offsets = words_to_text([str(w) for w in item])
+                prepared.append((text, [str(w) for w in item], offsets))
+        tagged = self.predict_tags(
+            model, processor, [p[1] for p in prepared], labels, max_length, batch_size
+        )
+        answers = []
+        for (text, _, offsets), word_tags in zip(prepared, tagged, strict=True):
+            tags, probs = to_bio([t for t, _ in word_tags])[0], [p for _, p in word_tags]
+            answers.append(
+                {"text": text, "entities": entities(tags, probs, text, offsets), "tags": tags}
+            )
+        return answers
+
+    def score(self, predictions, examples, labels):
+        from seqeval.metrics import accuracy_score, classification_report
+        from seqeval.scheme import IOB2
+        from sklearn.metrics import confusion_matrix
+
+        gold = list(examples.frame["label"])
+        pred = [p["tags"] for p in predictions]
+        report = classification_report(
+            gold, pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0
+        )
+        kinds = sorted(k for k in report if not k.endswith(" avg"))
+        types = kinds + ["O"]  # token-level confusion between entity types
+        flat_gold = [t[2:] if t != "O" else "O" for tags in gold for t in tags]
+        flat_pred = [t[2:] if t != "O" else "O" for tags in pred for t in tags]
+        micro, macro = report["micro avg"], report["macro avg"]
+        return {
+            "f1": float(micro["f1-score"]),
+            "precision": float(micro["precision"]),
+            "recall": float(micro["recall"]),
+            "f1_macro": float(macro["f1-score"]),
+            "accuracy": float(accuracy_score(gold, pred)),  # token accuracy
+            "count": len(gold),
+            "entities": int(micro["support"]),
+            "per_class": {
+                k: {
+                    "precision": float(report[k]["precision"]),
+                    "recall": float(report[k]["recall"]),
+                    "f1": float(report[k]["f1-score"]),
+                    "support": int(report[k]["support"]),
+                }
+                for k in kinds
+            },
+            "labels": types,
+            "confusion_matrix": confusion_matrix(flat_gold, flat_pred, labels=types).tolist(),
+        }
+
+    def headline(self, metrics):
+        return {
+            "entity F1 (micro)": metrics["f1"],
+            "entity precision": metrics["precision"],
+            "entity recall": metrics["recall"],
+            "entity F1 (macro)": metrics["f1_macro"],
+            "token accuracy": metrics["accuracy"],
+        }
+
+    def describe(self, metrics):
+        from tunesmith.evaluation.classification import per_class_table
+
+        return (
+            f"  entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   "
+            f"recall {metrics['recall']:.4f}   token accuracy {metrics['accuracy']:.4f}   "
+            f"({metrics['entities']} entities in {metrics['count']} sentences)\n"
+            + per_class_table(metrics["per_class"], "type")
+        )
+
+    def mistakes(self, predictions, examples, limit=10):
+        rows = []
+        for prediction, (_, example) in zip(predictions, examples.frame.iterrows(), strict=True):
+            gold = entities(
+                example["label"], [1.0] * len(example["label"]), example["text"], example["offsets"]
+            )
+            as_text = [f"{e['type']}: {e['text']}" for e in prediction["entities"]]
+            if [(e["type"], e["start"], e["end"]) for e in gold] != [
+                (e["type"], e["start"], e["end"]) for e in prediction["entities"]
+            ]:
+                scores = [e["score"] for e in prediction["entities"]] or [0.0]
+                rows.append(
+                    {
+                        "row": example["row"],
+                        "input": example["text"],
+                        "label": "; ".join(f"{e['type']}: {e['text']}" for e in gold),
+                        "predicted": "; ".join(as_text),
+                        "score": max(scores),
+                    }
+                )
+        return sorted(rows, key=lambda r: -r["score"])[:limit]
+
+    def plots(self, metrics, history, out_dir):
+        from tunesmith.evaluation import plots
+
+        out = {
+            "Confusion between entity types (tokens, test)": plots.confusion_matrix(
+                metrics, out_dir
+            )
+        }
+        if history:
+            out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
+        return out
+
+    def format_answer(self, answer):
+        found = [
+            f"{e['type']}:{e['text']!r}[{e['start']}:{e['end']}]({e['score']:.2f})"
+            for e in answer["entities"]
+        ]
+        return "  ".join(found) or "(no entities)"
+
+    def answer_columns(self, answer):
+        return {"entities": json.dumps(answer["entities"], ensure_ascii=False)}

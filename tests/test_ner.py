@@ -1,0 +1,152 @@
+"""NER: data formats, tag schemes, sub-word alignment, windows, exact offsets, end to end."""
+
+import json
+
+import pytest
+from conftest import fast_settings, make_ner_sentences, write_conll
+
+import tunesmith
+from tunesmith.data.conll import to_bio
+from tunesmith.data.readers import read_table
+from tunesmith.errors import TunesmithError
+from tunesmith.tasks import get
+from tunesmith.tasks.token_classification import spans_to_words
+
+NER = get("ner")
+
+
+def test_reads_conll_with_tabs_spaces_docstart_and_blank_lines(tmp_path):
+    path = tmp_path / "a.conll"
+    path.write_text("-DOCSTART- O\n\nApple B-ORG\nopened\tO\n \t\nBerlin  B-LOC\n\n\n")
+    table = read_table(path)
+    assert table["tokens"].tolist() == [["Apple", "opened"], ["Berlin"]]
+    assert table["tags"].tolist() == [["B-ORG", "O"], ["B-LOC"]]
+    (tmp_path / "x.txt").write_text("just some prose\nwith no tags at all\n")
+    with pytest.raises(TunesmithError, match="not CoNLL"):
+        read_table(tmp_path / "x.txt")
+
+
+@pytest.mark.parametrize(
+    "tags,bio,repairs",
+    [
+        (["I-PER", "I-PER", "O", "I-LOC"], ["B-PER", "I-PER", "O", "B-LOC"], 2),  # IOB1
+        (["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"], ["B-PER", "O", "B-LOC", "I-LOC", "I-LOC"], 0),
+        (["B-PER", "I-LOC"], ["B-PER", "B-LOC"], 1),  # I- of another type starts an entity
+    ],
+)
+def test_tag_schemes_become_bio(tags, bio, repairs):
+    assert to_bio(tags) == (bio, repairs)
+
+
+def test_character_spans_map_to_words_exactly_in_english_and_chinese():
+    text = "Apple  opened a store in  Berlin."
+    words, offsets, tags, cut = spans_to_words(
+        text, [{"start": 0, "end": 5, "label": "ORG"}, {"start": 26, "end": 32, "label": "LOC"}]
+    )
+    assert [text[s:e] for s, e in offsets] == words
+    assert dict(zip(words, tags, strict=True))["Berlin"] == "B-LOC" and cut == 0
+    zh = "张三在北京工作"
+    words, offsets, tags, cut = spans_to_words(zh, [[0, 2, "PER"], [3, 5, "LOC"]])
+    assert words == list(zh) and tags[:5] == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]
+
+
+def test_first_subword_carries_the_tag_and_long_sentences_become_windows(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    words = ["alice", "met", "schwarzenegger"] + ["in", "the"] * 20 + ["paris"]
+    tags = ["B-PER", "O", "B-PER"] + ["O"] * 40 + ["B-LOC"]
+    examples = NER.prepare(_table([(words, tags)]), "t.jsonl", {})
+    labels = NER.label_names(examples)
+    data = NER.encode(examples, tokenizer, labels, max_length=16)
+    assert len(data) > 3  # 44 words do not fit in 16 tokens: overlapping windows
+    first = data[0]
+    pieces = tokenizer.convert_ids_to_tokens(first["input_ids"])
+    assert pieces[3:6] == ["schwarz", "##en", "##egger"]
+    assert first["labels"][3] == labels.index("B-PER") and first["labels"][4:6] == [-100, -100]
+    last = data[len(data) - 1]
+    assert labels.index("B-LOC") in last["labels"]  # the end of the sentence is not lost
+
+
+def _table(sentences):
+    import pandas as pd
+
+    return pd.DataFrame([{"tokens": t, "tags": g} for t, g in sentences])
+
+
+@pytest.fixture(scope="module")
+def ner_run(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ner")
+    data = write_conll(folder / "train.conll", make_ner_sentences(160))
+    model = tunesmith.train(data, **fast_settings(tiny_model_dir, folder / "run"))
+    return model
+
+
+def test_ner_detected_trained_and_scored_per_entity_type(ner_run):
+    assert ner_run.manifest["task"] == "ner"
+    test = ner_run.metrics["test"]
+    assert set(test["per_class"]) == {"PER", "LOC"}
+    assert test["f1"] >= 0.8, test
+    assert (ner_run.path / "report.html").read_text().count("entity F1") >= 1
+
+
+def test_predict_gives_exact_offsets_in_english_and_chinese(ner_run):
+    text = "yesterday  alice   went to  new york"
+    answer = ner_run.predict(text)
+    for entity in answer["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+    assert ("PER", "alice") in {(e["type"], e["text"]) for e in answer["entities"]}
+    zh = "李四去了上海"
+    found = ner_run.predict(zh)["entities"]
+    assert all(zh[e["start"] : e["end"]] == e["text"] for e in found)
+    assert {(e["type"], e["text"]) for e in found} >= {("PER", "李四")}
+
+
+def test_long_input_is_tagged_to_its_last_word(ner_run):
+    words = ["met"] * 300 + ["paris"]
+    answer = ner_run.predict(" ".join(words))
+    assert len(answer["tags"]) == 301
+
+
+def test_plain_transformers_pipeline_loads_the_ner_run(ner_run):
+    from transformers import pipeline
+
+    tagger = pipeline(
+        "token-classification", model=str(ner_run.path), aggregation_strategy="first", device="cpu"
+    )
+    groups = tagger("alice visited berlin")
+    assert {g["entity_group"] for g in groups} <= {"PER", "LOC"} and groups
+
+
+def test_jsonl_text_with_spans_trains(tiny_model_dir, tmp_path):
+    rows = []
+    for tokens, tags in make_ner_sentences(80, seed=3):
+        joiner = "" if all(len(t) == 1 and ord(t) > 0x3000 for t in tokens) else " "
+        text, spans, position = "", [], 0
+        for token, tag in zip(tokens, tags, strict=True):
+            if text:
+                text += joiner
+            start = len(text)
+            text += token
+            if tag.startswith("B-"):
+                spans.append({"start": start, "end": len(text), "label": tag[2:]})
+            elif tag.startswith("I-"):
+                spans[-1]["end"] = len(text)
+        rows.append({"text": text, "entities": spans})
+    path = tmp_path / "spans.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    model = tunesmith.train(path, **fast_settings(tiny_model_dir, tmp_path / "run", epochs=2))
+    assert model.manifest["task"] == "ner"
+    assert model.manifest["columns"] == {"text": "text", "label": "entities"}
+
+
+def test_ner_data_errors_name_the_sentence(tmp_path, capsys):
+    from tunesmith.cli import main
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"tokens": ["a", "b"], "tags": ["O"]}\n')
+    assert main(["train", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert "bad.jsonl, record 1: 2 tokens but 1 tags" in capsys.readouterr().err
+    none = write_conll(tmp_path / "o.conll", [(["a", "b"], ["O", "O"])] * 5)
+    assert main(["train", str(none), "--task", "ner", "--out", str(tmp_path / "r")]) == 2
+    assert "every tag is O" in capsys.readouterr().err
