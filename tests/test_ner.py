@@ -122,7 +122,7 @@ def test_jsonl_text_with_spans_trains(tiny_model_dir, tmp_path):
     rows = []
     for tokens, tags in make_ner_sentences(80, seed=3):
         joiner = "" if all(len(t) == 1 and ord(t) > 0x3000 for t in tokens) else " "
-        text, spans, position = "", [], 0
+        text, spans = "", []
         for token, tag in zip(tokens, tags, strict=True):
             if text:
                 text += joiner
