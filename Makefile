@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo demo-ner test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/demo.py
+
+demo-ner: $(STAMP)
+	$(RUN_OFFLINE) $(PY) examples/ner_demo.py
 
 test: $(STAMP)
 	$(RUN_OFFLINE) $(PY) -m pytest -q

@@ -45,9 +45,14 @@ class TrainConfig(_Group):
     """How the model is fine-tuned (on the transformers Trainer)."""
 
     learning_rate: float | None = Field(
-        None, gt=0, lt=1, description="peak learning rate (unset: 5e-5/3e-5/2e-5 by model size)"
+        None,
+        gt=0,
+        lt=1,
+        description="peak learning rate (unset: 5e-5/3e-5/2e-5 by model size, twice that for NER)",
     )
-    epochs: float = Field(3, gt=0, le=1000, description="passes over the training data")
+    epochs: float | None = Field(
+        None, gt=0, le=1000, description="passes over the data (unset: 3, or 5 for NER)"
+    )
     batch_size: int = Field(16, ge=1, le=4096, description="examples per step per device")
     grad_accum: int = Field(1, ge=1, le=1024, description="gradient accumulation steps")
     weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay")

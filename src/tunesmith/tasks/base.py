@@ -38,6 +38,8 @@ class Task(ABC):
     pipeline_tag: str  # the transformers pipeline that serves a saved run of this task
     metric: str  # the validation metric that picks the best epoch (without "eval_")
     epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
+    default_epochs: float = 3
+    learning_rate_scale: float = 1.0  # times the by-model-size default learning rate
 
     def stratify_key(self, examples: Examples) -> list[str] | None:
         """One value per example to stratify the split on, or None for a plain random split."""

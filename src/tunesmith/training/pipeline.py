@@ -114,7 +114,10 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if cfg.train.metric == "auto":
         cfg.train.metric = data.task.metric
     if cfg.train.learning_rate is None:
-        cfg.train.learning_rate = default_learning_rate(counts["total"])
+        scale = data.task.learning_rate_scale
+        cfg.train.learning_rate = default_learning_rate(counts["total"]) * scale
+    if cfg.train.epochs is None:
+        cfg.train.epochs = data.task.default_epochs
     precision = resolve_precision(cfg.train.precision)
     attention = fastest_attention(precision)
     if attention:

