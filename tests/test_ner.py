@@ -150,3 +150,60 @@ def test_ner_data_errors_name_the_sentence(tmp_path, capsys):
     none = write_conll(tmp_path / "o.conll", [(["a", "b"], ["O", "O"])] * 5)
     assert main(["train", str(none), "--task", "ner", "--out", str(tmp_path / "r")]) == 2
     assert "every tag is O" in capsys.readouterr().err
+
+
+def _ls_span(start, end, text, label):
+    return {
+        "type": "labels",
+        "from_name": "label",
+        "to_name": "text",
+        "value": {"start": start, "end": end, "text": text, "labels": [label]},
+    }
+
+
+def test_label_studio_ner_export_with_chinese_text_trains(tiny_model_dir, tmp_path):
+    tasks = []
+    for tokens, tags in make_ner_sentences(120, seed=4):
+        chinese = all(len(t) == 1 and ord(t) > 0x3000 for t in tokens)
+        text, result = "", []
+        for token, tag in zip(tokens, tags, strict=True):
+            text += "" if chinese or not text else " "
+            start = len(text)
+            text += token
+            if tag.startswith("B-"):
+                result.append(_ls_span(start, len(text), token, tag[2:]))
+            elif tag.startswith("I-"):
+                result[-1]["value"]["end"] = len(text)
+        cancelled = {"was_cancelled": True, "result": []}
+        tasks.append(
+            {
+                "id": len(tasks),
+                "data": {"text": text},
+                "annotations": [{"result": result}, cancelled],
+            }
+        )
+    path = tmp_path / "project-1-export.json"
+    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    table = read_table(path)
+    assert table.loc[3, "entities"][0]["label"] == "PER"  # a Chinese sentence
+    model = tunesmith.train(path, **fast_settings(tiny_model_dir, tmp_path / "run", epochs=2))
+    assert model.manifest["task"] == "ner"
+
+
+def test_label_studio_choices_take_the_majority_vote(tmp_path):
+    def annotation(choice):
+        return {"result": [{"type": "choices", "value": {"choices": [choice]}}]}
+
+    tasks = [
+        {
+            "data": {"text": "great"},
+            "annotations": [annotation("pos"), annotation("neg"), annotation("pos")],
+        },
+        {"data": {"text": "awful"}, "annotations": [annotation("neg")]},
+        {"data": {"text": "meh"}, "annotations": []},
+    ]
+    path = tmp_path / "ls.json"
+    path.write_text(json.dumps(tasks))
+    table = read_table(path)
+    assert table["label"].tolist() == ["pos", "neg", ""]
+    assert table["annotators"].tolist() == [3, 1, 0]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from tunesmith.data.conll import looks_like_conll, read_conll
+from tunesmith.data.label_studio import is_label_studio, label_studio_frame
 from tunesmith.errors import TunesmithError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".json": None}
@@ -125,6 +126,8 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
                     where=f"{path}, line {lineno}",
                     fix="each line must be one JSON object",
                 ) from None
+    if is_label_studio(records):
+        return label_studio_frame(records)
     bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
     if bad is not None:
         raise TunesmithError(

@@ -31,7 +31,7 @@ def _pyplot():
     return plt
 
 
-def confusion_matrix(metrics: dict, out_dir: Path) -> Path:
+def confusion_matrix(metrics: dict, out_dir: Path, accuracy_name: str = "accuracy") -> Path:
     """Rows: true class; columns: predicted; colour by row share, cells show counts."""
     import numpy as np
 
@@ -58,7 +58,7 @@ def confusion_matrix(metrics: dict, out_dir: Path) -> Path:
                     fontsize=8,
                 )
     fig.colorbar(image, ax=ax, label="share of the true class")
-    ax.set_title(f"Confusion matrix (accuracy {metrics['accuracy']:.3f})")
+    ax.set_title(f"Confusion matrix ({accuracy_name} {metrics['accuracy']:.3f})")
     fig.tight_layout()
     path = out_dir / "confusion_matrix.png"
     fig.savefig(path, dpi=110)

@@ -401,7 +401,7 @@ class TokenClassification(Task):
 
         out = {
             "Confusion between entity types (tokens, test)": plots.confusion_matrix(
-                metrics, out_dir
+                metrics, out_dir, "token accuracy"
             )
         }
         if history:
