@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner test test-fast lint bench clean
+.PHONY: install demo demo-ner test test-fast lint bench bench-ner clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/train_vs_trainer_script.py
+
+bench-ner: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/ner_vs_trainer_script.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -6,6 +6,7 @@ import pytest
 from conftest import fast_settings, make_ner_sentences, write_conll
 
 import tunesmith
+from tunesmith.config import TrainConfig
 from tunesmith.data.conll import to_bio
 from tunesmith.data.readers import read_table
 from tunesmith.errors import TunesmithError
@@ -58,7 +59,7 @@ def test_first_subword_carries_the_tag_and_long_sentences_become_windows(tiny_mo
     tags = ["B-PER", "O", "B-PER"] + ["O"] * 40 + ["B-LOC"]
     examples = NER.prepare(_table([(words, tags)]), "t.jsonl", {})
     labels = NER.label_names(examples)
-    data = NER.encode(examples, tokenizer, labels, max_length=16)
+    data = NER.encode(examples, tokenizer, labels, TrainConfig(max_length=16))
     assert len(data) > 3  # 44 words do not fit in 16 tokens: overlapping windows
     first = data[0]
     pieces = tokenizer.convert_ids_to_tokens(first["input_ids"])
@@ -66,6 +67,10 @@ def test_first_subword_carries_the_tag_and_long_sentences_become_windows(tiny_mo
     assert first["labels"][3] == labels.index("B-PER") and first["labels"][4:6] == [-100, -100]
     last = data[len(data) - 1]
     assert labels.index("B-LOC") in last["labels"]  # the end of the sentence is not lost
+    every = NER.encode(
+        examples, tokenizer, labels, TrainConfig(max_length=16, subword_labels="all")
+    )
+    assert every[0]["labels"][3:6] == [labels.index(t) for t in ("B-PER", "I-PER", "I-PER")]
 
 
 def _table(sentences):
@@ -207,3 +212,18 @@ def test_label_studio_choices_take_the_majority_vote(tmp_path):
     table = read_table(path)
     assert table["label"].tolist() == ["pos", "neg", ""]
     assert table["annotators"].tolist() == [3, 1, 0]
+
+
+def test_balanced_class_weights_for_ner_only_when_asked(tiny_model_dir):
+    from datasets import Dataset
+
+    train = Dataset.from_dict({"labels": [[-100, 0, 0, 0, 1, -100], [-100, 0, 0, 2, -100]]})
+    assert NER.class_weights(train, 3, "auto") is None
+    weights = NER.class_weights(train, 3, "balanced")
+    assert weights[1] > weights[0] and weights[2] > weights[0]
+    import torch
+
+    loss = NER.loss_function(weights)
+    logits = torch.zeros(1, 3, 3)
+    value = loss({"logits": logits}, torch.tensor([[-100, 0, 1]]))
+    assert torch.isclose(value, torch.log(torch.tensor(3.0)))  # uniform logits: log(3)

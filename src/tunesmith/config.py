@@ -71,12 +71,16 @@ class TrainConfig(_Group):
     )
     class_weights: Literal["auto", "balanced", "none"] = Field(
         "auto",
-        description="auto: balanced loss weights when the largest class is 3x the smallest",
+        description="auto: balanced loss weights when the largest class is 3x the smallest "
+        "(classification; NER only with balanced)",
     )
     freeze: str = Field(
         "auto",
         description="auto (embeddings under 10,000 training rows, else none) | none | "
         "embeddings | N (embeddings + bottom N layers) | head (only the classifier)",
+    )
+    subword_labels: Literal["first", "all"] = Field(
+        "first", description="NER: tag the first sub-word of each word, or all of them"
     )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from tunesmith.config import TrainConfig
+
 
 @dataclass
 class Examples:
@@ -80,7 +82,7 @@ class Task(ABC):
         """A fine-tuned model and processor from a finished run directory."""
 
     @abstractmethod
-    def encode(self, examples: Examples, processor: Any, labels: list[str], max_length: int):
+    def encode(self, examples: Examples, processor: Any, labels: list[str], cfg: TrainConfig):
         """Model inputs as a `datasets.Dataset` (with a `length` column for length grouping)."""
 
     @abstractmethod

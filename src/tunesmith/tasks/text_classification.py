@@ -132,12 +132,14 @@ class TextClassification(Task):
             AutoTokenizer.from_pretrained(run_dir),
         )
 
-    def encode(self, examples, processor, labels, max_length):
+    def encode(self, examples, processor, labels, cfg):
         from datasets import Dataset
 
         self.check_labels(examples, labels)
         index = {name: i for i, name in enumerate(labels)}
-        encoded = processor(list(examples.frame["input"]), truncation=True, max_length=max_length)
+        encoded = processor(
+            list(examples.frame["input"]), truncation=True, max_length=cfg.max_length
+        )
         columns = dict(encoded)
         columns["labels"] = [index[x] for x in examples.frame["label"]]
         columns["length"] = [len(ids) for ids in encoded["input_ids"]]

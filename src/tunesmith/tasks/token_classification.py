@@ -225,20 +225,26 @@ class TokenClassification(Task):
             **kwargs,
         )
 
-    def encode(self, examples, processor, labels, max_length):
+    def encode(self, examples, processor, labels, cfg):
         from datasets import Dataset
 
         self.check_labels(examples, labels)
         index = {name: i for i, name in enumerate(labels)}
         tags = list(examples.frame["label"])
-        enc = self._windows(processor, list(examples.frame["input"]), max_length)
+        enc = self._windows(processor, list(examples.frame["input"]), cfg.max_length)
         columns = {k: enc[k] for k in enc if k != "overflow_to_sample_mapping"}
         columns["labels"], previous = [], None
         for window, sample in enumerate(enc["overflow_to_sample_mapping"]):
             row, previous = [], None
             for word in enc.word_ids(window):
-                first = word is not None and word != previous
-                row.append(index[tags[sample][word]] if first else -100)
+                if word is None:
+                    row.append(-100)
+                elif word != previous:  # the first sub-word carries the word's tag
+                    row.append(index[tags[sample][word]])
+                elif cfg.subword_labels == "all":  # later sub-words continue the entity
+                    row.append(index[tags[sample][word].replace("B-", "I-", 1)])
+                else:
+                    row.append(-100)
                 previous = word
             columns["labels"].append(row)
         columns["length"] = [len(ids) for ids in enc["input_ids"]]
@@ -270,8 +276,31 @@ class TokenClassification(Task):
 
         return compute
 
+    def class_weights(self, train_dataset, num_labels, mode):
+        # "auto" stays off: O outnumbers every entity tag ~100 to 1 in typical NER data, and
+        # balancing that trades precision away wholesale. "balanced" is there when asked for.
+        if mode != "balanced":
+            return None
+        from tunesmith.training.trainer import balanced_weights
+
+        tags = [t for row in train_dataset["labels"] for t in row if t != -100]
+        return balanced_weights(tags, num_labels, mode)
+
     def loss_function(self, class_weights):
-        return None  # the model's own token-level cross-entropy (ignores -100)
+        if class_weights is None:
+            return None  # the model's own token-level cross-entropy (ignores -100)
+        import torch.nn.functional as F
+
+        def weighted_token_cross_entropy(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"].float()
+            return F.cross_entropy(
+                logits.flatten(0, 1),
+                labels.flatten(),
+                ignore_index=-100,
+                weight=class_weights.to(logits.device),
+            )
+
+        return weighted_token_cross_entropy
 
     def predict_tags(self, model, tokenizer, words_list, labels, max_length, batch_size=32):
         """Word-level (tag, probability) for pre-split sentences, windows stitched back."""

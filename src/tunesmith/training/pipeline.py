@@ -126,7 +126,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     info(
         f"{counts['trainable'] / 1e6:.1f}M of {counts['total'] / 1e6:.1f}M parameters trainable "
         f"(frozen: {cfg.train.freeze}{' (auto: small data)' if auto_freeze else ''}); new head "
-        f"for {len(data.labels)} classes: {', '.join(data.labels[:10])}"
+        f"for {len(data.labels)} labels: {', '.join(data.labels[:10])}"
         f"{' ...' if len(data.labels) > 10 else ''}."
     )
     return PreparedModel(model, processor, description, counts, precision)
@@ -168,7 +168,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
         f"epochs, {prepared.precision}, max length {cfg.train.max_length}."
     )
     encoded = {
-        name: task.encode(data.splits[name], prepared.processor, data.labels, cfg.train.max_length)
+        name: task.encode(data.splits[name], prepared.processor, data.labels, cfg.train)
         for name in ("train", "val")
     }
     weights = task.class_weights(encoded["train"], len(data.labels), cfg.train.class_weights)
