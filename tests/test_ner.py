@@ -227,3 +227,22 @@ def test_balanced_class_weights_for_ner_only_when_asked(tiny_model_dir):
     logits = torch.zeros(1, 3, 3)
     value = loss({"logits": logits}, torch.tensor([[-100, 0, 1]]))
     assert torch.isclose(value, torch.log(torch.tensor(3.0)))  # uniform logits: log(3)
+
+
+def test_ner_evaluate_and_predict_file_through_the_cli(ner_run, tmp_path, capsys):
+    import pandas as pd
+
+    from tunesmith.cli import main
+
+    more = write_conll(tmp_path / "more.conll", make_ner_sentences(20, seed=8))
+    assert main(["evaluate", str(ner_run.path), "--data", str(more)]) == 0
+    assert "entity F1" in capsys.readouterr().out
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["alice visited berlin", "张三去了北京"]}).to_csv(texts, index=False)
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(ner_run.path), "--input", str(texts), "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["alice visited berlin", "张三去了北京"]
+    for row in rows:
+        for entity in row["entities"]:  # a real list in JSONL, JSON text in CSV
+            assert row["text"][entity["start"] : entity["end"]] == entity["text"]

@@ -49,7 +49,10 @@ def predict_file(
     added = pd.DataFrame([model.task.answer_columns(a) for a in answers], index=table.index)
     table = pd.concat([table, added], axis=1)
     output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".csv":
+    if output.suffix.lower() == ".csv":  # nested answers (NER entities) as JSON text
+        nested = [c for c in added.columns if added[c].map(lambda v: isinstance(v, list)).any()]
+        for column in nested:
+            table[column] = table[column].map(lambda v: json.dumps(v, ensure_ascii=False))
         write_atomic(output, table.to_csv(index=False))
     else:
         write_atomic(output, table.to_json(orient="records", lines=True, force_ascii=False))

@@ -8,7 +8,6 @@ loss. Sentences longer than the model's maximum are cut into overlapping windows
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -445,4 +444,4 @@ class TokenClassification(Task):
         return "  ".join(found) or "(no entities)"
 
     def answer_columns(self, answer):
-        return {"entities": json.dumps(answer["entities"], ensure_ascii=False)}
+        return {"entities": answer["entities"]}
