@@ -66,3 +66,21 @@ def load_or_explain(loader, source: str, flag_value: str, **kwargs):
             fix=f"use a catalog name ({', '.join(CATALOG)}), a local model folder, or go online "
             "and check the model id",
         ) from None
+
+
+def load_with_new_head(model_class, source: str, labels: list[str], flag_value: str):
+    """A pretrained model with a fresh head sized to `labels` (names saved in its config), and
+    its tokenizer. A checkpoint that already has a head of another size gets a fresh one."""
+    from transformers import AutoTokenizer
+
+    tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
+    model = load_or_explain(
+        model_class,
+        source,
+        flag_value,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        ignore_mismatched_sizes=True,
+    )
+    return model, tokenizer

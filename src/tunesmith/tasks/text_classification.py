@@ -108,21 +108,11 @@ class TextClassification(Task):
         return labels
 
     def load_model(self, source, labels, flag_value):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        from tunesmith.models.loading import load_or_explain
+        from tunesmith.models.loading import load_with_new_head
 
-        tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
-        model = load_or_explain(
-            AutoModelForSequenceClassification,
-            source,
-            flag_value,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={n: i for i, n in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )  # a checkpoint with another head gets a fresh one
-        return model, tokenizer
+        return load_with_new_head(AutoModelForSequenceClassification, source, labels, flag_value)
 
     def load_trained(self, run_dir):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

@@ -182,26 +182,19 @@ class TokenClassification(Task):
             )
 
     def load_model(self, source, labels, flag_value):
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoModelForTokenClassification
 
-        from tunesmith.models.loading import load_or_explain
+        from tunesmith.models.loading import load_with_new_head
 
-        tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
+        model, tokenizer = load_with_new_head(
+            AutoModelForTokenClassification, source, labels, flag_value
+        )
         if not tokenizer.is_fast:
             raise TunesmithError(
                 "NER needs a fast tokenizer (for word alignment)",
                 where=f"--model {flag_value}",
                 fix="use a model that ships tokenizer.json",
             )
-        model = load_or_explain(
-            AutoModelForTokenClassification,
-            source,
-            flag_value,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={n: i for i, n in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
         return model, tokenizer
 
     def load_trained(self, run_dir: Path):
