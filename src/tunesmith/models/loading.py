@@ -23,7 +23,8 @@ def resolve(name: str) -> tuple[str, str]:
     if entry:
         local = entry.local_dir()
         if local:
-            return str(local), f"{entry.name} (packaged weights in {local})"
+            how = "converted from packaged weights, cached" if entry.build else "packaged weights"
+            return str(local), f"{entry.name} ({how} in {local})"
         if _offline():
             raise TunesmithError(
                 f"catalog model {entry.name!r} is not installed and the hub is offline",

@@ -43,6 +43,10 @@ class Task(ABC):
     default_epochs: float = 3
     learning_rate_scale: float = 1.0  # times the by-model-size default learning rate
 
+    def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
+        """Up to `limit` of the examples' texts, for language and vocabulary checks."""
+        return [x if isinstance(x, str) else " ".join(x) for x in examples.frame["input"][:limit]]
+
     def stratify_key(self, examples: Examples) -> list[str] | None:
         """One value per example to stratify the split on, or None for a plain random split."""
         return None

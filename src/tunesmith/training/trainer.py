@@ -13,7 +13,7 @@ from tunesmith.config import TrainConfig
 
 
 def default_learning_rate(num_parameters: int) -> float:
-    """Smaller models tolerate (and need) larger steps."""
+    """Smaller models tolerate (and need) larger steps. `num_parameters`: without embeddings."""
     if num_parameters < 50_000_000:
         return 5e-5
     if num_parameters < 200_000_000:

@@ -1,0 +1,85 @@
+"""Chinese as a first-class language: the multilingual model offline, vocabulary checks,
+Chinese-first model choice."""
+
+from pathlib import Path
+
+import pytest
+
+from tunesmith.models.vocabulary import chinese_share, coverage
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "data" / "中文评论.csv"
+
+
+def test_chinese_share_counts_ideographs_not_spaces():
+    assert chinese_share(["今天 天气 很好"]) == 1.0
+    assert chinese_share(["hello 世界"]) == pytest.approx(2 / 7)
+    assert chinese_share([]) == 0.0
+
+
+def test_coverage_counts_unknown_tokens_and_truncation(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    shares = coverage(tokenizer, ["goal match zzzz qqqq", "goal " * 40], max_length=16)
+    assert shares["unknown"] == pytest.approx(2 / 44)  # 2 unknown words in 44 tokens
+    assert shares["truncated"] == 0.5
+
+
+def test_training_on_chinese_with_an_english_vocabulary_warns_with_the_fix(
+    tiny_model_dir, tmp_path, capsys
+):
+    import pandas as pd
+    from conftest import fast_settings
+
+    import tunesmith
+
+    rows = [{"text": "龘靐齉爩" * 3, "label": label} for label in ("a", "b") for _ in range(15)]
+    data = tmp_path / "zh.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    tunesmith.train(data, **fast_settings(tiny_model_dir, tmp_path / "run", epochs=1))
+    err = capsys.readouterr().err
+    assert "Warning: Vocabulary: 100.0% of tokens unknown" in err
+    assert "Fix: --model multilingual-e5-small" in err
+
+
+@pytest.fixture(scope="module")
+def e5_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNESMITH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.mark.integration
+def test_e5_converts_offline_and_embeds_chinese_sensibly(e5_cache):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from tunesmith.models.catalog import CATALOG
+
+    folder = CATALOG["multilingual-e5-small"].local_dir()
+    assert (folder / "model.safetensors").is_file()
+    model = AutoModel.from_pretrained(folder).eval()
+    assert model.config.num_hidden_layers == 12 and model.config.hidden_size == 384
+    assert model.get_input_embeddings().weight.shape == (250037, 384)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.unk_token_id not in tokenizer("我在北京买了手机")["input_ids"]
+
+    sentences = ["今天天气很好，阳光明媚。", "今天是个晴天，天气不错。", "股票市场今天大幅下跌。"]
+    enc = tokenizer([f"query: {s}" for s in sentences], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1)
+    vectors = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    related, unrelated = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert related > 0.9 and related - unrelated > 0.05, (related, unrelated)
+
+
+@pytest.mark.integration
+def test_chinese_data_trains_on_the_multilingual_model_by_default(e5_cache, tmp_path, capsys):
+    import tunesmith
+
+    model = tunesmith.train(EXAMPLE, out=str(tmp_path / "run"))
+    assert "using multilingual-e5-small" in capsys.readouterr().err
+    assert model.manifest["base_model"] == "multilingual-e5-small"
+    assert model.metrics["test"]["accuracy"] >= 0.9
+    assert model.predict("快递太慢了，等了两个星期才到。")["label"] == "物流"
