@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner test test-fast lint bench bench-ner clean
+.PHONY: install demo demo-ner test test-fast lint bench bench-ner bench-chinese clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench: $(STAMP)
 
 bench-ner: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/ner_vs_trainer_script.py
+
+bench-chinese: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/chinese_models.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

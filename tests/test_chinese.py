@@ -83,3 +83,31 @@ def test_chinese_data_trains_on_the_multilingual_model_by_default(e5_cache, tmp_
     assert model.manifest["base_model"] == "multilingual-e5-small"
     assert model.metrics["test"]["accuracy"] >= 0.9
     assert model.predict("快递太慢了，等了两个星期才到。")["label"] == "物流"
+
+
+def test_extend_vocab_adds_unknown_characters_and_saves_a_plain_transformers_run(
+    tiny_model_dir, tmp_path
+):
+    import pandas as pd
+    from conftest import fast_settings
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import tunesmith
+
+    rows = [
+        {"text": f"{word}{word}的人", "label": label}
+        for label, word in (("a", "龘"), ("b", "靐"))
+        for _ in range(60)
+    ]
+    data = tmp_path / "zh.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    settings = fast_settings(tiny_model_dir, tmp_path / "run", extend_vocab=True, early_stopping=0)
+    settings["train"].pop("freeze")  # auto: extend_vocab must leave the embeddings trainable
+    model = tunesmith.train(data, **settings)
+    assert "Vocabulary: 0.0% of tokens unknown" in (model.path / "report.html").read_text()
+    tokenizer = AutoTokenizer.from_pretrained(model.path)
+    plain = AutoModelForSequenceClassification.from_pretrained(model.path)
+    ids = tokenizer("龘靐", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids and len(ids) == 2
+    assert plain.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert model.metrics["test"]["accuracy"] == 1.0  # the two classes differ only in 龘 / 靐

@@ -43,6 +43,16 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for name, field in model.model_fields.items():
             if group_name == "data" and name == "path":
                 continue  # the positional DATA argument
+            if field.annotation is bool:  # a switch: --train.extend_vocab
+                group.add_argument(
+                    f"--{group_name}.{name}",
+                    dest=f"{group_name}.{name}",
+                    default=argparse.SUPPRESS,
+                    action="store_const",
+                    const=True,
+                    help=f"{field.description} (default: off)",
+                )
+                continue
             choices = (
                 typing.get_args(field.annotation)
                 if typing.get_origin(field.annotation) is typing.Literal

@@ -82,6 +82,11 @@ class TrainConfig(_Group):
     subword_labels: Literal["first", "all"] = Field(
         "first", description="NER: tag the first sub-word of each word, or all of them"
     )
+    extend_vocab: bool = Field(
+        False,
+        description="add the data's frequent unknown characters/words to the tokenizer and "
+        "train their new embeddings (for text the model's vocabulary does not cover)",
+    )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
 

@@ -8,6 +8,7 @@ tuned on such text learns from a fraction of it. Measured before training, warne
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WARN_SHARE = 0.05
@@ -32,3 +33,35 @@ def coverage(tokenizer, texts: list[str], max_length: int) -> dict[str, float]:
     special = tokenizer.num_special_tokens_to_add()
     truncated = sum(1 for row in ids if len(row) + special > max_length)
     return {"unknown": unknown / total if total else 0.0, "truncated": truncated / len(texts)}
+
+
+def unknown_pieces(tokenizer, texts: list[str]) -> Counter:
+    """The substrings of `texts` that the tokenizer turns into its unknown token, counted."""
+    counts: Counter = Counter()
+    unk = tokenizer.unk_token_id
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    for text, ids, offsets in zip(
+        texts, encoded["input_ids"], encoded["offset_mapping"], strict=True
+    ):
+        for token, (start, end) in zip(ids, offsets, strict=True):
+            if token == unk and end > start:
+                counts[text[start:end]] += 1
+    return counts
+
+
+def extend_vocabulary(
+    tokenizer, model, texts: list[str], min_count: int = 2, limit: int = 5000
+) -> list[str]:
+    """Add the data's frequent unknown pieces (Chinese characters, mostly) as new tokens and
+    grow the embedding table to match; new rows start at the mean of the old ones, so the saved
+    model still loads with plain transformers. Returns the tokens added."""
+    from tokenizers import AddedToken
+
+    counts = unknown_pieces(tokenizer, texts)
+    new = [piece for piece, n in counts.most_common(limit) if n >= min_count]
+    if new:
+        tokenizer.add_tokens(
+            [AddedToken(p, single_word=not CJK.fullmatch(p), normalized=True) for p in new]
+        )
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    return new

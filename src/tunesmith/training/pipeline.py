@@ -107,6 +107,17 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     quiet_libraries()
     set_seed(cfg.train.seed)  # before the model, so the new head starts the same every time
     model, processor = data.task.load_model(source, data.labels, cfg.model)
+    if cfg.train.extend_vocab:
+        from tunesmith.models.vocabulary import extend_vocabulary
+
+        added = extend_vocabulary(processor, model, texts)
+        info(
+            f"Vocabulary extended by {len(added)} token(s) from the data: "
+            f"{' '.join(added[:20])}{' ...' if len(added) > 20 else ''}"
+        )
+        data.notes.append(f"Vocabulary extended by {len(added)} token(s) (--train.extend_vocab).")
+        if cfg.train.freeze == "auto":
+            cfg.train.freeze = "none"  # the new embedding rows must learn
     auto_freeze = cfg.train.freeze == "auto"
     cfg.train.freeze = resolve_freeze(cfg.train.freeze, len(data.splits["train"]))
     counts = apply_freezing(model, cfg.train.freeze)
