@@ -111,3 +111,49 @@ def test_extend_vocab_adds_unknown_characters_and_saves_a_plain_transformers_run
     assert tokenizer.unk_token_id not in ids and len(ids) == 2
     assert plain.get_input_embeddings().weight.shape[0] == len(tokenizer)
     assert model.metrics["test"]["accuracy"] == 1.0  # the two classes differ only in 龘 / 靐
+
+
+def test_tag_goes_on_the_character_not_on_a_bare_word_start_piece():
+    from tunesmith.tasks.token_classification import first_pieces
+
+    # XLM-R: <s> ▁ 赵 ▁ 敏 </s>  (word ids None 0 0 1 1 None); 6 is the id of "▁"
+    assert first_pieces([None, 0, 0, 1, 1, None], [0, 6, 40, 6, 41, 2], space=6) == {0: 2, 1: 4}
+    # WordPiece: the first piece is the word's own start
+    assert first_pieces([None, 0, 0, 1, None], [2, 50, 51, 52, 3], space=None) == {0: 1, 1: 3}
+
+
+def chinese_ner_sentences(n: int, seed: int = 1):
+    import random
+
+    rng = random.Random(seed)
+    people = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强"]
+    places = ["北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "西安"]
+    verbs = ["昨天去了", "下周要去", "刚刚到达", "一直住在", "打算搬到"]
+    sentences = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for word, kind in (
+            (rng.choice(people), "PER"),
+            (rng.choice(verbs), None),
+            (rng.choice(places), "LOC"),
+        ):
+            for j, char in enumerate(word):
+                tokens.append(char)
+                tags.append("O" if kind is None else f"{'B' if j == 0 else 'I'}-{kind}")
+        sentences.append((tokens, tags))
+    return sentences
+
+
+@pytest.mark.integration
+def test_chinese_ner_trains_on_the_multilingual_model_by_default(e5_cache, tmp_path):
+    from conftest import write_conll
+
+    import tunesmith
+
+    data = write_conll(tmp_path / "zh.conll", chinese_ner_sentences(300))
+    model = tunesmith.train(data, out=str(tmp_path / "run"))
+    assert model.manifest["base_model"] == "multilingual-e5-small"
+    assert model.metrics["test"]["f1"] >= 0.9, model.metrics["test"]
+    text = "黄强下周要去成都"
+    found = {(e["type"], e["text"]) for e in model.predict(text)["entities"]}
+    assert found == {("PER", "黄强"), ("LOC", "成都")}

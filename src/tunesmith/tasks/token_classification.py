@@ -103,6 +103,27 @@ def entities(tags: list[str], probs: list[float], text: str, offsets) -> list[di
     ]
 
 
+def _space_piece(tokenizer) -> int | None:
+    """The id of SentencePiece's bare word-start piece "▁", if the tokenizer has one."""
+    piece = tokenizer.convert_tokens_to_ids("\u2581")
+    return None if piece in (None, tokenizer.unk_token_id) else piece
+
+
+def first_pieces(word_ids: list, input_ids: list[int], space: int | None) -> dict[int, int]:
+    """Word index -> position of the sub-word that carries its tag: the first one, or the
+    second when the first is a bare "▁" (XLM-R writes every Chinese character as "▁" + char,
+    and "▁" alone says nothing about which character follows)."""
+    first: dict[int, int] = {}
+    for position, word in enumerate(word_ids):
+        if word is None:
+            continue
+        if word not in first:
+            first[word] = position
+        elif position == first[word] + 1 and input_ids[first[word]] == space:
+            first[word] = position
+    return first
+
+
 class TokenClassification(Task):
     name = "ner"
     default_model = "minilm-l6"
@@ -225,19 +246,21 @@ class TokenClassification(Task):
         tags = list(examples.frame["label"])
         enc = self._windows(processor, list(examples.frame["input"]), cfg.max_length)
         columns = {k: enc[k] for k in enc if k != "overflow_to_sample_mapping"}
-        columns["labels"], previous = [], None
+        columns["labels"] = []
+        space = _space_piece(processor)
         for window, sample in enumerate(enc["overflow_to_sample_mapping"]):
-            row, previous = [], None
-            for word in enc.word_ids(window):
+            word_ids = enc.word_ids(window)
+            first = first_pieces(word_ids, enc["input_ids"][window], space)
+            row = []
+            for position, word in enumerate(word_ids):
                 if word is None:
                     row.append(-100)
-                elif word != previous:  # the first sub-word carries the word's tag
+                elif first[word] == position:  # the first real sub-word carries the tag
                     row.append(index[tags[sample][word]])
-                elif cfg.subword_labels == "all":  # later sub-words continue the entity
+                elif cfg.subword_labels == "all":  # the others continue the entity
                     row.append(index[tags[sample][word].replace("B-", "I-", 1)])
                 else:
                     row.append(-100)
-                previous = word
             columns["labels"].append(row)
         columns["length"] = [len(ids) for ids in enc["input_ids"]]
         return Dataset.from_dict(columns)
@@ -299,6 +322,7 @@ class TokenClassification(Task):
         import torch
 
         result = [[("O", 0.0)] * len(words) for words in words_list]
+        space = _space_piece(tokenizer)
         seen = [[False] * len(words) for words in words_list]
         model.eval()
         with torch.inference_mode():
@@ -309,15 +333,14 @@ class TokenClassification(Task):
                 probs = model(**enc.to(model.device)).logits.float().softmax(-1).cpu()
                 best, arg = probs.max(-1)
                 for window, sample in enumerate(mapping):
-                    previous = None
-                    for position, word in enumerate(enc.word_ids(window)):
-                        if word is not None and word != previous and not seen[start + sample][word]:
+                    ids = enc["input_ids"][window].tolist()
+                    for word, position in first_pieces(enc.word_ids(window), ids, space).items():
+                        if not seen[start + sample][word]:
                             seen[start + sample][word] = True
                             result[start + sample][word] = (
                                 labels[int(arg[window, position])],
                                 float(best[window, position]),
                             )
-                        previous = word
         return result
 
     def predict(self, model, processor, inputs, labels, max_length, batch_size=32):
