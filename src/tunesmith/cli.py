@@ -16,6 +16,7 @@ from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 
 EXAMPLES = """examples:
+  tunesmith inspect reviews.csv                      what is in it, what may go wrong
   tunesmith train bbc/ --model minilm-l6 --out runs/bbc
   tunesmith train reviews.csv                        columns and task detected and announced
   tunesmith train --config examples/text-classification.yaml --train.learning_rate 3e-5
@@ -126,6 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
     train.set_defaults(handler=cmd_train)
 
+    inspect = commands.add_parser(
+        "inspect",
+        parents=[common],
+        help="check a dataset before training: columns, labels, duplicates, vocabulary",
+    )
+    inspect.add_argument("data", metavar="DATA", help="the file or folder you would train on")
+    inspect.add_argument(
+        "--task", choices=["text-classification", "ner"], help="what to learn (detected if unset)"
+    )
+    inspect.add_argument("--text-column", help="text column (detected if unset)")
+    inspect.add_argument("--label-column", help="label column (detected if unset)")
+    inspect.add_argument(
+        "--model", help="model whose vocabulary to check (default: the one training would pick)"
+    )
+    inspect.add_argument("--max-length", type=int, default=128, help="tokens kept per text")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.set_defaults(handler=cmd_inspect)
+
     evaluate = commands.add_parser(
         "evaluate", parents=[common], help="score a trained run on new labelled data"
     )
@@ -171,6 +190,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.data, config=args.config, resume=args.resume, overwrite=args.overwrite, **overrides
     )
     print(f"Finished: {model.path}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.data.doctor import format_report, inspect_data
+
+    report = inspect_data(
+        args.data,
+        task=args.task,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        model=args.model,
+        max_length=args.max_length,
+    )
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
     return 0
 
 
