@@ -157,3 +157,24 @@ def test_chinese_ner_trains_on_the_multilingual_model_by_default(e5_cache, tmp_p
     text = "黄强下周要去成都"
     found = {(e["type"], e["text"]) for e in model.predict(text)["entities"]}
     assert found == {("PER", "黄强"), ("LOC", "成都")}
+
+
+def test_full_width_forms_are_normalised_in_training_and_prediction():
+    import pandas as pd
+
+    from tunesmith.data.clean import normalise
+    from tunesmith.tasks import get
+
+    assert normalise("ＡＢＣ１２３，好！  ok") == "ABC123,好! ok"
+    task = get("text-classification")
+    table = pd.DataFrame({"text": ["质量很好，推荐！", "Ｇｏｏｄ"], "label": ["a", "b"]})
+    examples = task.prepare(table, "t.csv", {})
+    assert list(examples.frame["input"]) == ["质量很好,推荐!", "Good"]
+    assert any("Normalised 2 text(s)" in note for note in examples.notes)
+
+
+def test_extend_vocab_has_the_short_switch_too():
+    from tunesmith.cli import _overrides, build_parser
+
+    args = build_parser().parse_args(["train", "x.csv", "--extend-vocab"])
+    assert _overrides(args) == {"train": {"extend_vocab": True}}

@@ -44,9 +44,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for name, field in model.model_fields.items():
             if group_name == "data" and name == "path":
                 continue  # the positional DATA argument
-            if field.annotation is bool:  # a switch: --train.extend_vocab
+            if field.annotation is bool:  # a switch: --train.extend_vocab or --extend-vocab
                 group.add_argument(
                     f"--{group_name}.{name}",
+                    f"--{name.replace('_', '-')}",
                     dest=f"{group_name}.{name}",
                     default=argparse.SUPPRESS,
                     action="store_const",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from tunesmith.data.clean import normalise
 from tunesmith.data.columns import detect_columns
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
@@ -64,10 +65,17 @@ class TextClassification(Task):
 
     def prepare(self, table, source, columns, min_chars=1):
         found = detect_columns(table, source, columns.get("text"), columns.get("label"))
-        text = table[found.text].astype(str).str.strip()
+        raw = table[found.text].astype(str)
+        text = raw.map(normalise)
         label = table[found.label].astype(str).str.strip()
         frame = pd.DataFrame({"input": text, "label": label, "row": table.index})
         notes = []
+        changed = int((text != raw.str.strip()).sum())
+        if changed:
+            notes.append(
+                f"Normalised {changed} text(s): full-width forms and repeated spaces "
+                "(Unicode NFKC); predictions get the same treatment."
+            )
         if found.detected:
             notes.append(
                 f"Using text column {found.text!r} and label column {found.label!r} "
@@ -163,7 +171,7 @@ class TextClassification(Task):
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64):
         import torch
 
-        texts = [str(t) for t in inputs]
+        texts = [normalise(str(t)) for t in inputs]
         # Shortest first, so each batch pads little; answers are put back in input order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         probs: list[Any] = [None] * len(texts)
