@@ -33,7 +33,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         {
             "test": metrics,
             "validation": [h for h in history if "eval_loss" in h],
-            "best_validation": {cfg.train.metric: trainer.state.best_metric},
+            "best_validation": _best_entry(history, trainer.state.best_metric),
             "train_seconds": round(train_seconds, 1),
             "epochs_run": trainer.state.epoch,
         },
@@ -91,10 +91,22 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
     return run.path
 
 
+def _best_entry(history: list[dict], best: float | None) -> dict:
+    """The validation results of the epoch whose weights were kept (by `selection`, the metric
+    with a loss tie-break, or by loss)."""
+    for entry in history:
+        if best is not None and best in (entry.get("eval_selection"), entry.get("eval_loss")):
+            return {
+                k.removeprefix("eval_"): v
+                for k, v in entry.items()
+                if k.startswith("eval_") or k == "epoch"
+            }
+    return {}
+
+
 def _best_epoch(history: list[dict], metric: str, best: float | None) -> str:
     """`epoch 2, validation f1_macro 0.9812`: the epoch whose weights were kept."""
-    key = f"eval_{metric}"
-    for entry in history:
-        if best is not None and entry.get(key) == best:
-            return f"epoch {entry['epoch']:g}, validation {metric} {best:.4f}"
-    return "n/a"
+    entry = _best_entry(history, best)
+    if not entry or metric not in entry:
+        return "n/a"
+    return f"epoch {entry['epoch']:g}, validation {metric} {entry[metric]:.4f}"

@@ -135,7 +135,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
         body = counts["total"] - model.get_input_embeddings().weight.numel()
         cfg.train.learning_rate = default_learning_rate(body) * scale
     if cfg.train.epochs is None:
-        cfg.train.epochs = data.task.default_epochs
+        cfg.train.epochs = default_epochs(data.task, len(data.splits["train"]), cfg)
     precision = resolve_precision(cfg.train.precision)
     attention = fastest_attention(precision)
     if attention:
@@ -151,6 +151,20 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
 
 
 CHINESE_MODEL = "multilingual-e5-small"
+MIN_STEPS = 100  # small datasets get more epochs, up to MAX_EPOCHS, to reach this many updates
+MAX_EPOCHS = 10
+
+
+def default_epochs(task: Task, train_rows: int, cfg: RunConfig) -> float:
+    """The task's default epochs, raised on small data so training takes ~100 optimiser steps.
+
+    Measured on the shipped Chinese reviews (168 training rows, 11 steps an epoch): after the
+    default 3 epochs the model was right but unsure (scores ~0.37, loss 0.97).
+    """
+    import math
+
+    steps = max(1, math.ceil(train_rows / (cfg.train.batch_size * cfg.train.grad_accum)))
+    return max(task.default_epochs, min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps)))
 
 
 def choose_model(task: Task, texts: list[str]) -> str:
