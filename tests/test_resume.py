@@ -4,6 +4,7 @@ import pytest
 from conftest import fast_settings
 
 import tunesmith
+from tunesmith import tasks
 from tunesmith.errors import TunesmithError
 from tunesmith.training import trainer as trainer_module
 
@@ -51,11 +52,19 @@ def test_interrupted_run_resumes_to_the_end(
     assert not (out / "checkpoints").exists()
 
 
-def test_finished_run_is_not_overwritten_without_asking(tiny_model_dir, tmp_path, toy_csv):
+def test_finished_run_is_not_overwritten_without_asking(
+    tiny_model_dir, tmp_path, toy_csv, monkeypatch
+):
     out = tmp_path / "run"
     tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
-    with pytest.raises(TunesmithError, match="--overwrite"):
-        tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("an existing run must be refused before any model is loaded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.get("text-classification"), "load_model", no_loading)
+        with pytest.raises(TunesmithError, match="--overwrite"):
+            tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
     with pytest.raises(TunesmithError, match="already finished"):
         tunesmith.train(resume=True, out=str(out))
     assert (

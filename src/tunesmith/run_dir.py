@@ -71,8 +71,8 @@ class RunDir:
             )
         return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
 
-    def prepare(self, *, resume: bool, overwrite: bool) -> None:
-        """Make the folder ready for a new run, or check that a run can be resumed here."""
+    def check(self, *, resume: bool, overwrite: bool) -> None:
+        """Refuse, before any work, a run that `prepare` would refuse: nothing is touched."""
         where = f"--out {self.path}"
         if resume:
             if not self.started:
@@ -105,6 +105,11 @@ class RunDir:
                     "another --out"
                 )
                 raise TunesmithError(f"the folder already holds {state}", where=where, fix=fix)
+
+    def prepare(self, *, resume: bool, overwrite: bool) -> None:
+        """Make the folder ready for a new run, or check that a run can be resumed here."""
+        self.check(resume=resume, overwrite=overwrite)
+        if not resume and self.path.exists() and any(self.path.iterdir()):
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
 

@@ -51,12 +51,12 @@ class Columns:
     detected: bool  # True when tunesmith chose at least one of them
 
 
-def _by_name(columns: list[str], names: tuple[str, ...]) -> str | None:
+def by_name(columns: list[str], names: tuple[str, ...]) -> str | None:
     lowered = {c.lower(): c for c in columns}
     return next((lowered[n] for n in names if n in lowered), None)
 
 
-def _check_named(frame: pd.DataFrame, column: str, flag: str, source: str) -> None:
+def check_column(frame: pd.DataFrame, column: str, flag: str, source: str) -> None:
     if column not in frame.columns:
         raise TunesmithError(
             f"no column {column!r} (columns are: {', '.join(map(repr, frame.columns))})",
@@ -70,17 +70,17 @@ def detect_columns(
 ) -> Columns:
     """Resolve the text and label columns: given names are checked, missing ones detected."""
     if text:
-        _check_named(frame, text, "--data.text_column", source)
+        check_column(frame, text, "--data.text_column", source)
     if label:
-        _check_named(frame, label, "--data.label_column", source)
+        check_column(frame, label, "--data.label_column", source)
     columns = [str(c) for c in frame.columns]
     detected = not (text and label)
     if not text:
         candidates = [c for c in columns if c != label]
-        text = _by_name(candidates, TEXT_NAMES) or _longest_text(frame, candidates)
+        text = by_name(candidates, TEXT_NAMES) or _longest_text(frame, candidates)
     if not label:
         candidates = [c for c in columns if c != text]
-        label = _by_name(candidates, LABEL_NAMES) or _fewest_values(frame, candidates)
+        label = by_name(candidates, LABEL_NAMES) or _fewest_values(frame, candidates)
     if not text or not label:
         raise TunesmithError(
             f"cannot tell which column holds the {'text' if not text else 'label'} "
@@ -116,12 +116,12 @@ def detect_text_column(
 ) -> str:
     """The text column for prediction: as given, else the training run's, else detected."""
     if given:
-        _check_named(frame, given, "--text-column", source)
+        check_column(frame, given, "--text-column", source)
         return given
     if trained_on and trained_on in frame.columns:
         return trained_on
     columns = [str(c) for c in frame.columns]
-    found = _by_name(columns, TEXT_NAMES) or _longest_text(frame, columns)
+    found = by_name(columns, TEXT_NAMES) or _longest_text(frame, columns)
     if not found:
         raise TunesmithError(
             "cannot tell which column holds the text",

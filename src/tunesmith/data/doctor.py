@@ -23,7 +23,7 @@ def inspect_data(
     model: str | None = None,
     max_length: int = 128,
 ) -> dict:
-    table = read_table(path)
+    table = read_table(path, "inspect DATA")
     chosen = tasks.get(task or tasks.detect(table))
     examples = chosen.prepare(table, path, {"text": text_column, "label": label_column})
     frame = examples.frame
@@ -50,10 +50,9 @@ def inspect_data(
         "chars_median": sorted(len(k) for k in keys)[len(keys) // 2],
         "chars_max": max(len(k) for k in keys),
     }
-    from tunesmith.models.vocabulary import chinese_share
+    from tunesmith.models.vocabulary import chinese_share, choose_model
 
     report["chinese_share"] = round(chinese_share(texts), 3)
-    from tunesmith.training.pipeline import choose_model
 
     report["model"] = model or choose_model(chosen, texts)
     report["vocabulary"] = _coverage(report["model"], texts, max_length)

