@@ -33,7 +33,11 @@ def test_training_on_chinese_with_an_english_vocabulary_warns_with_the_fix(
 
     import tunesmith
 
-    rows = [{"text": "龘靐齉爩" * 3, "label": label} for label in ("a", "b") for _ in range(15)]
+    rows = [
+        {"text": "龘靐齉爩" * 3 + "齉" * i, "label": label}  # distinct: duplicates are dropped
+        for label in ("a", "b")
+        for i in range(15 * (label == "b"), 15 * (1 + (label == "b")))
+    ]
     data = tmp_path / "zh.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
     tunesmith.train(data, **fast_settings(tiny_model_dir, tmp_path / "run", epochs=1))
@@ -95,9 +99,9 @@ def test_extend_vocab_adds_unknown_characters_and_saves_a_plain_transformers_run
     import tunesmith
 
     rows = [
-        {"text": f"{word}{word}的人", "label": label}
+        {"text": f"{word}{word}的人{'的' * i}", "label": label}  # distinct: no duplicates
         for label, word in (("a", "龘"), ("b", "靐"))
-        for _ in range(60)
+        for i in range(60)
     ]
     data = tmp_path / "zh.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
@@ -162,15 +166,15 @@ def test_chinese_ner_trains_on_the_multilingual_model_by_default(e5_cache, tmp_p
 def test_full_width_forms_are_normalised_in_training_and_prediction():
     import pandas as pd
 
-    from tunesmith.data.clean import normalise
+    from tunesmith.data.clean import clean_text
     from tunesmith.tasks import get
 
-    assert normalise("ＡＢＣ１２３，好！  ok") == "ABC123,好! ok"
+    assert clean_text("ＡＢＣ１２３，好！  ok") == "ABC123,好! ok"
     task = get("text-classification")
     table = pd.DataFrame({"text": ["质量很好，推荐！", "Ｇｏｏｄ"], "label": ["a", "b"]})
     examples = task.prepare(table, "t.csv", {})
     assert list(examples.frame["input"]) == ["质量很好,推荐!", "Good"]
-    assert any("Normalised 2 text(s)" in note for note in examples.notes)
+    assert any("Unicode NFKC (--data.unicode_nfkc): 2 text(s)" in n for n in examples.notes)
 
 
 def test_extend_vocab_has_the_short_switch_too():

@@ -195,7 +195,7 @@ def test_label_studio_ner_export_with_chinese_text_trains(tiny_model_dir, tmp_pa
     assert model.manifest["task"] == "ner"
 
 
-def test_label_studio_choices_take_the_majority_vote(tmp_path):
+def test_label_studio_choices_take_the_majority_vote_with_agreement(tmp_path):
     def annotation(choice):
         return {"result": [{"type": "choices", "value": {"choices": [choice]}}]}
 
@@ -210,8 +210,9 @@ def test_label_studio_choices_take_the_majority_vote(tmp_path):
     path = tmp_path / "ls.json"
     path.write_text(json.dumps(tasks))
     table = read_table(path)
-    assert table["label"].tolist() == ["pos", "neg", ""]
-    assert table["annotators"].tolist() == [3, 1, 0]
+    assert table["label"].tolist() == ["pos", "neg"]  # "meh" has no annotation: skipped
+    assert table["annotators"].tolist() == [3, 1]
+    assert table["agreement"].round(2).tolist() == [0.67, 1.0]
 
 
 def test_balanced_class_weights_for_ner_only_when_asked(tiny_model_dir):

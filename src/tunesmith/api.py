@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from tunesmith.config import RunConfig, build_config, merge, read_yaml
+from tunesmith.config import DataConfig, RunConfig, build_config, merge, read_yaml
+from tunesmith.data.clean import clean_text
 from tunesmith.run_dir import CONFIG, RunDir
 
 
@@ -82,6 +83,8 @@ class Model:
         self.task = tasks.get(self.manifest["task"])
         self.labels: list[str] = self.manifest["labels"]
         self.max_length: int = self.manifest["max_length"]
+        saved = yaml.safe_load((self.path / CONFIG).read_text(encoding="utf-8")) or {}
+        self.data_options = DataConfig.model_validate(saved.get("data") or {})
         quiet_libraries()
         self.model, self.processor = self.task.load_trained(self.path)
 
@@ -92,10 +95,13 @@ class Model:
     def predict(self, inputs: Any | list, batch_size: int = 64) -> Any:
         """Answers for one input (a dict) or a list of inputs (a list of dicts)."""
         single = not isinstance(inputs, (list, tuple))
+        inputs = [inputs] if single else list(inputs)
+        if self.task.cleans_inputs:
+            inputs = [clean_text(x, self.data_options) for x in inputs]
         answers = self.task.predict(
             self.model,
             self.processor,
-            [inputs] if single else list(inputs),
+            inputs,
             self.labels,
             self.max_length,
             batch_size,
@@ -107,14 +113,14 @@ class Model:
     ) -> dict:
         from tunesmith.data.readers import read_table
 
-        table = read_table(data, "--data")
+        table = read_table(data, "--data", self.data_options)
         saved = self.manifest["columns"]
         # Prefer the training run's column names when the new file has them.
         columns = {
             "text": text_column or (saved["text"] if saved["text"] in table else None),
             "label": label_column or (saved["label"] if saved["label"] in table else None),
         }
-        examples = self.task.prepare(table, str(data), columns)
+        examples = self.task.prepare(table, str(data), columns, self.data_options)
         self.task.check_labels(examples, self.labels)
         predictions = self.predict(list(examples.frame["input"]))
         return self.task.score(predictions, examples, self.labels)

@@ -44,15 +44,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for name, field in model.model_fields.items():
             if group_name == "data" and name == "path":
                 continue  # the positional DATA argument
-            if field.annotation is bool:  # a switch: --train.extend_vocab or --extend-vocab
+            if field.annotation is bool:  # --train.extend_vocab / --extend-vocab / --no-...
                 group.add_argument(
                     f"--{group_name}.{name}",
                     f"--{name.replace('_', '-')}",
                     dest=f"{group_name}.{name}",
                     default=argparse.SUPPRESS,
-                    action="store_const",
-                    const=True,
-                    help=f"{field.description} (default: off)",
+                    action=argparse.BooleanOptionalAction,
+                    help=f"{field.description} (default: {'on' if field.default else 'off'})",
                 )
                 continue
             choices = (

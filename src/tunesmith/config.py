@@ -19,16 +19,22 @@ class _Group(BaseModel):
 
 
 class DataConfig(_Group):
-    """Where the data comes from and how it is split."""
+    """Where the data comes from, how it is read, cleaned and split."""
 
     path: str | None = Field(
         None,
-        description="training data: a CSV/TSV/JSONL file, or a folder with one sub-folder of .txt "
-        "files per class",
+        description="training data: CSV/TSV/JSON/JSONL/Parquet/Excel/CoNLL file, Label Studio "
+        "export, folder of class sub-folders (optionally under train/val/test), a datasets "
+        "save_to_disk folder, or hub:NAME",
     )
     text_column: str | None = Field(None, description="column holding the text (detected if unset)")
     label_column: str | None = Field(
         None, description="column holding the label (detected if unset)"
+    )
+    group_column: str | None = Field(
+        None,
+        description="rows sharing a value here (a user, a document, a patient) stay in one "
+        "split, so nothing leaks between train and test",
     )
     val_file: str | None = Field(
         None, description="your own validation file (same columns); replaces the random val split"
@@ -38,7 +44,38 @@ class DataConfig(_Group):
     )
     val_size: float = Field(0.1, gt=0, lt=0.5, description="share of rows held out for validation")
     test_size: float = Field(0.1, gt=0, lt=0.5, description="share of rows held out for testing")
+    encoding: str | None = Field(
+        None, description="text encoding of the files (detected: UTF-8, GB18030/GBK, cp1252)"
+    )
+    delimiter: str | None = Field(
+        None, description="CSV/TSV field delimiter (detected from the header: , tab ; |)"
+    )
+    sheet: str | None = Field(None, description="Excel sheet name (default: the first sheet)")
     min_chars: int = Field(1, ge=1, description="rows whose text is shorter than this are dropped")
+    strip_html: bool = Field(True, description="remove HTML tags, decode entities like &amp;")
+    strip_control: bool = Field(
+        True, description="remove control, zero-width and direction-mark characters"
+    )
+    unicode_nfkc: bool = Field(
+        True, description="Unicode NFKC: full-width letters, digits, punctuation to usual forms"
+    )
+    merge_labels: bool = Field(
+        True, description="merge label spellings that differ only in case, width or spaces"
+    )
+    drop_duplicates: bool = Field(True, description="drop exact duplicate rows (keep the first)")
+    drop_conflicts: bool = Field(
+        True, description="drop every copy of a text that appears with different labels"
+    )
+    leakage: Literal["stop", "drop", "keep"] = Field(
+        "stop",
+        description="texts in both your training data and your --data.val_file/test_file: stop "
+        "with a list, drop them from training, or keep them",
+    )
+    label_issues: bool = Field(
+        True,
+        description="look for likely mislabelled rows with a quick model (cleanlab); reported, "
+        "never dropped",
+    )
 
 
 class TrainConfig(_Group):

@@ -1,6 +1,11 @@
-"""Label Studio JSON exports -> plain rows: choices become a label, labelled spans become NER
-entities (character offsets, so Chinese works). Several annotators: majority vote for choices
-(ties go to the earliest annotation), the latest annotation for spans."""
+"""Label Studio JSON exports in and out.
+
+In: choices become a label (text or image tasks), labelled spans become NER entities (character
+offsets, so Chinese works). Several annotators on one task: choices go by majority vote (a tie
+goes to the earliest annotation and is counted, `tie` column), the share of annotators who
+agree with the result is kept (`agreement`) for the doctor's per-class report; spans come from
+the latest annotation. Out: rows to review as Label Studio tasks with a pre-annotation.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ from collections import Counter
 
 import pandas as pd
 
+from tunesmith.errors import TunesmithError
+
 
 def is_label_studio(records: list) -> bool:
     return bool(records) and all(
-        isinstance(r, dict) and "data" in r and "annotations" in r for r in records[:20]
+        isinstance(r, dict) and "data" in r and ("annotations" in r or "predictions" in r)
+        for r in records[:20]
     )
 
 
@@ -28,16 +36,23 @@ def _text(data: dict) -> str:
     return max(strings, key=len) if strings else ""
 
 
-def label_studio_frame(records: list[dict]) -> pd.DataFrame:
+def label_studio_frame(records: list[dict], source: str = "Label Studio export") -> pd.DataFrame:
     rows = []
     for task in records:
-        annotations = _results(task)
+        annotations = [r for r in _results(task) if r]
+        if not annotations:
+            continue
         spans = [[r for r in result if r.get("type") == "labels"] for result in annotations]
         choices = [
             [c for r in result if r.get("type") == "choices" for c in r["value"]["choices"]]
             for result in annotations
         ]
-        row = {"text": _text(task["data"]), "annotators": len(annotations)}
+        data = task["data"]
+        row: dict = {"annotators": len(annotations)}
+        if "image" in data:
+            row["image"] = str(data["image"])
+        else:
+            row["text"] = _text(data)
         if any(spans):
             latest = next(s for s in reversed(spans) if s)
             row["entities"] = [
@@ -50,6 +65,49 @@ def label_studio_frame(records: list[dict]) -> pd.DataFrame:
             ]
         else:
             votes = Counter(c[0] for c in choices if c)
-            row["label"] = votes.most_common(1)[0][0] if votes else ""
+            ranked = votes.most_common()
+            row["label"] = ranked[0][0] if ranked else ""
+            row["tie"] = len(ranked) > 1 and ranked[0][1] == ranked[1][1]
+            row["agreement"] = ranked[0][1] / sum(votes.values()) if ranked else 0.0
         rows.append(row)
+    if not rows:
+        raise TunesmithError(
+            f"none of the {len(records)} Label Studio tasks has an annotation",
+            where=source,
+            fix="annotate (and submit) tasks in Label Studio, then export again",
+        )
     return pd.DataFrame(rows)
+
+
+def review_tasks(rows: list[dict], label_name: str = "label") -> list[dict]:
+    """Label Studio tasks for rows to review: {"text", "label", "suggested", "score", "row"}.
+
+    The current label is the pre-annotation (so the reviewer confirms or changes it); the
+    suggestion and its confidence are in the task's data, visible in the labelling view."""
+    tasks = []
+    for row in rows:
+        tasks.append(
+            {
+                "data": {
+                    "text": row["text"],
+                    "row": row["row"],
+                    "given_label": row["label"],
+                    "suggested_label": row["suggested"],
+                },
+                "predictions": [
+                    {
+                        "model_version": "tunesmith-doctor",
+                        "score": float(row["score"]),
+                        "result": [
+                            {
+                                "from_name": label_name,
+                                "to_name": "text",
+                                "type": "choices",
+                                "value": {"choices": [row["label"]]},
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    return tasks

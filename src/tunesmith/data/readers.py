@@ -1,61 +1,99 @@
-"""Read a data source into a table: CSV/TSV/JSONL files, or a folder with one sub-folder per class.
+"""Read a data source into tables: CSV/TSV, JSON/JSONL, Parquet, Excel, CoNLL, Label Studio
+exports, folders with one sub-folder per class (optionally under train/val/test), datasets saved
+with `save_to_disk`, and hub datasets (`hub:NAME`) when online.
 
-Every column is read as text, so labels like `1` and `01` stay what the user wrote and no
-number is silently turned into a float. The table's index is the 0-based data row in the source.
+Every column is read as text, so labels like `1` and `01` stay what the user wrote and no number
+is silently turned into a float. pandas keeps text columns in Arrow memory (not one Python object
+per row), which lets a million-row CSV load in well under 2 GB. A table's index is the 0-based
+data row in its source.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from tunesmith.data.conll import looks_like_conll, read_conll
 from tunesmith.data.label_studio import is_label_studio, label_studio_frame
+from tunesmith.data.text_files import choose_delimiter, detect_encoding, read_text
 from tunesmith.errors import TunesmithError
 
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".json": None}
+DELIMITED = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+JSON = {".jsonl", ".json", ".ndjson"}
+EXCEL = {".xlsx", ".xlsm"}
+PARQUET = {".parquet", ".pq"}
 CONLL_SUFFIXES = {".conll", ".conllu", ".bio", ".iob", ".iob2", ".bioes", ".txt", ""}
-# UTF-8 (with or without BOM), then what Chinese Excel writes, then Western Windows text
-# (cp1252 covers Latin-1: one BBC News article is Latin-1).
-ENCODINGS = ("utf-8-sig", "gb18030", "cp1252")
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
+SPLIT_NAMES |= {"test": "test"}
+HUB_PREFIX = "hub:"
 
 
-def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
-    """Read `path` into a DataFrame of strings, or raise a TunesmithError saying what to fix."""
+def read_table(path: str | Path, flag: str = "--data.path", options: Any = None) -> pd.DataFrame:
+    """One table from `path`. Sources that hold splits give their test split (for evaluation),
+    or their training split when they have no test split."""
+    splits = read_splits(path, flag, options)
+    return splits.get("test", splits["train"])
+
+
+def read_splits(
+    path: str | Path, flag: str = "--data.path", options: Any = None
+) -> dict[str, pd.DataFrame]:
+    """{"train": table} for one file; also "val"/"test" when the source is split already."""
+    if str(path).startswith(HUB_PREFIX):
+        return _read_hub(str(path)[len(HUB_PREFIX) :], flag)
     path = Path(path)
     if not path.exists():
         raise TunesmithError(
             "no such file or folder",
             where=f"{flag} {path}",
-            fix="check the path, or run from the folder that holds the data",
+            fix="check the path, or run from the folder that holds the data (hub datasets: "
+            "hub:NAME)",
         )
     if path.is_dir():
-        return read_class_folders(path)
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            return _read_saved_dataset(path)
+        split_dirs = {SPLIT_NAMES[p.name.lower()]: p for p in _subdirs(path) if _is_split(p)}
+        if "train" in split_dirs:
+            return {name: read_class_folders(folder) for name, folder in split_dirs.items()}
+        return {"train": read_class_folders(path)}
+    return {"train": _read_file(path, flag, options)}
+
+
+def _read_file(path: Path, flag: str, options: Any) -> pd.DataFrame:
     suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES | dict.fromkeys(CONLL_SUFFIXES):
+    known = DELIMITED.keys() | JSON | EXCEL | PARQUET | CONLL_SUFFIXES
+    if suffix not in known:
         raise TunesmithError(
-            f"unsupported file type {suffix or '(none)'!r}",
+            f"unsupported file type {suffix!r}",
             where=f"{flag} {path}",
-            fix="use .csv, .tsv, .jsonl, .json or CoNLL (.conll), or a folder with one "
-            "sub-folder per class",
+            fix="use .csv, .tsv, .jsonl, .json, .parquet, .xlsx or CoNLL (.conll), or a folder "
+            "with one sub-folder per class",
         )
-    text = _decode(path)
-    if not text.strip():
-        raise TunesmithError("the file is empty", where=str(path), fix="point to a file with data")
-    if suffix in CONLL_SUFFIXES:
-        if not looks_like_conll(text):
-            raise TunesmithError(
-                "not CoNLL: expected `token<TAB>tag` lines (tags O, B-TYPE, I-TYPE)",
-                where=f"{flag} {path}",
-                fix="convert it to CoNLL, or to CSV/JSONL with named columns",
-            )
-        frame = read_conll(path, text)
-    elif suffix in {".jsonl", ".json"}:
-        frame = _read_json(path, text)
+    if suffix in EXCEL:
+        frame = _read_excel(path, getattr(options, "sheet", None))
+    elif suffix in PARQUET:
+        frame = _read_parquet(path)
     else:
-        frame = _read_delimited(path, text, TABLE_SUFFIXES[suffix])
+        encoding = detect_encoding(path, getattr(options, "encoding", None))
+        if suffix in DELIMITED:
+            delimiter = choose_delimiter(
+                path, encoding, DELIMITED[suffix], getattr(options, "delimiter", None)
+            )
+            frame = _read_delimited(path, encoding, delimiter)
+        elif suffix in JSON:
+            frame = _read_json(path, read_text(path, encoding))
+        else:
+            text = read_text(path, encoding)
+            if not looks_like_conll(text):
+                raise TunesmithError(
+                    "not CoNLL: expected `token<TAB>tag` lines (tags O, B-TYPE, I-TYPE)",
+                    where=f"{flag} {path}",
+                    fix="convert it to CoNLL, or to CSV/JSONL with named columns",
+                )
+            frame = read_conll(path, text)
     if frame.empty:
         raise TunesmithError(
             "the file has a header but no rows",
@@ -63,43 +101,73 @@ def read_table(path: str | Path, flag: str = "--data.path") -> pd.DataFrame:
             fix="add data rows below the header",
         )
     frame.columns = [str(c).strip() for c in frame.columns]
+    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        raise TunesmithError(
+            f"the header names column {duplicated[0]!r} more than once",
+            where=str(path),
+            fix="give every column a distinct name",
+        )
     return frame.reset_index(drop=True)
 
 
-def _decode(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise TunesmithError(
-            f"cannot read the file ({exc.strerror})",
-            where=str(path),
-            fix="check that it exists and that you may read it",
-        ) from None
-    for encoding in ENCODINGS:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise TunesmithError(
-        "the file is not UTF-8, GBK/GB18030 or Windows-1252 text",
-        where=str(path),
-        fix="save it as UTF-8 (in Excel: 'CSV UTF-8')",
-    )
-
-
-def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
-    import io
-
+def _read_delimited(path: Path, encoding: str, sep: str) -> pd.DataFrame:
     try:
         return pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True
+            path,
+            sep=sep,
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=True,
         )
     except pd.errors.ParserError as exc:
         raise TunesmithError(
-            f"cannot parse the table ({exc})".replace("\n", " "),
+            f"cannot parse the table ({str(exc).strip()})".replace("\n", " "),
             where=str(path),
-            fix="quote fields that contain the delimiter or line breaks",
+            fix="every row needs as many fields as the header; quote fields that contain the "
+            "delimiter or line breaks",
         ) from None
+    except pd.errors.EmptyDataError:
+        raise TunesmithError(
+            "the file is empty", where=str(path), fix="point to a file with data"
+        ) from None
+
+
+def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        raise TunesmithError(
+            "reading Excel files needs openpyxl",
+            where=str(path),
+            fix="pip install openpyxl, or save the sheet as CSV UTF-8",
+        ) from None
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
+    except ValueError as exc:  # e.g. a sheet name that is not there
+        raise TunesmithError(
+            f"cannot read the workbook ({exc})", where=str(path), fix="check --data.sheet"
+        ) from None
+    except Exception as exc:  # zipfile.BadZipFile and friends: not really a workbook
+        raise TunesmithError(
+            f"not a readable .xlsx workbook ({type(exc).__name__})",
+            where=str(path),
+            fix="open and re-save it in Excel, or export the sheet as CSV UTF-8",
+        ) from None
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow.ArrowInvalid and friends
+        raise TunesmithError(
+            f"not a readable Parquet file ({str(exc).splitlines()[0]})",
+            where=str(path),
+            fix="write it again with pandas/pyarrow, or export CSV",
+        ) from None
+    return _as_text_columns(frame)
 
 
 def _read_json(path: Path, text: str) -> pd.DataFrame:
@@ -113,6 +181,12 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
                 where=f"{path}, line {exc.lineno}",
                 fix="fix the JSON syntax",
             ) from None
+    elif stripped.startswith("{") and path.suffix.lower() == ".json" and "\n{" not in stripped:
+        raise TunesmithError(
+            "the JSON file holds one object, not a list of records",
+            where=str(path),
+            fix='write a list: [{"text": "...", "label": "..."}, ...], or JSON Lines (.jsonl)',
+        )
     else:  # JSON Lines: one object per line
         records = []
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -127,7 +201,7 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
                     fix="each line must be one JSON object",
                 ) from None
     if is_label_studio(records):
-        return label_studio_frame(records)
+        return label_studio_frame(records, str(path))
     bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
     if bad is not None:
         raise TunesmithError(
@@ -135,13 +209,18 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
             where=f"{path}, record {bad + 1}",
             fix='write records like {"text": "...", "label": "..."}',
         )
-    frame = pd.DataFrame.from_records(records)
-    # Keep text as written; JSON numbers become their string form ("1", not 1.0); lists and
-    # objects (NER tokens, tags, spans) stay as they are.
+    return _as_text_columns(pd.DataFrame.from_records(records))
+
+
+def _as_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers become their string form ("1", not 1.0); lists and objects (NER tokens, tags,
+    spans) stay as they are, as Python lists."""
     return frame.apply(lambda col: col.map(_as_text))
 
 
-def _as_text(value) -> str:
+def _as_text(value) -> Any:
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from Arrow
+        value = value.tolist()
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -149,14 +228,22 @@ def _as_text(value) -> str:
     return value if isinstance(value, (str, list, dict)) else str(value)
 
 
+def _subdirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _is_split(folder: Path) -> bool:
+    return folder.name.lower() in SPLIT_NAMES
+
+
 def read_class_folders(root: Path) -> pd.DataFrame:
     """`root/<class>/*.txt` -> rows of (text, label, file). Hidden entries are ignored."""
     rows = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for class_dir in _subdirs(root):
         for file in sorted(class_dir.glob("*.txt")):
             rows.append(
                 {
-                    "text": _decode(file),
+                    "text": read_text(file, detect_encoding(file)) if file.stat().st_size else "",
                     "label": class_dir.name,
                     "file": str(file.relative_to(root)),
                 }
@@ -165,9 +252,74 @@ def read_class_folders(root: Path) -> pd.DataFrame:
         raise TunesmithError(
             "found no .txt files in class sub-folders",
             where=str(root),
-            fix="lay the folder out as <folder>/<class name>/<example>.txt",
+            fix="lay the folder out as <folder>/<class name>/<example>.txt (optionally under "
+            "train/, val/ and test/)",
         )
     return pd.DataFrame(rows)
+
+
+def _read_saved_dataset(path: Path) -> dict[str, pd.DataFrame]:
+    """A folder written by `datasets` `save_to_disk`: a Dataset, or a DatasetDict of splits."""
+    from datasets import Dataset, load_from_disk
+
+    try:
+        loaded = load_from_disk(str(path))
+    except Exception as exc:
+        raise TunesmithError(
+            f"cannot load the saved dataset ({exc})",
+            where=str(path),
+            fix="save it again with datasets' save_to_disk",
+        ) from None
+    if isinstance(loaded, Dataset):
+        return {"train": _dataset_frame(loaded)}
+    return _named_splits(loaded, str(path))
+
+
+def _read_hub(name: str, flag: str) -> dict[str, pd.DataFrame]:
+    from datasets import load_dataset
+
+    try:
+        loaded = load_dataset(name)
+    except Exception as exc:
+        raise TunesmithError(
+            f"cannot load hub dataset {name!r} ({str(exc).splitlines()[0][:200]})",
+            where=f"{flag} hub:{name}",
+            fix="check the name and that the Hugging Face hub is reachable (HF_DATASETS_OFFLINE "
+            "must be unset), or download the data and pass the file",
+        ) from None
+    return _named_splits(loaded, name)
+
+
+def _named_splits(splits, source: str) -> dict[str, pd.DataFrame]:
+    out = {SPLIT_NAMES[k.lower()]: _dataset_frame(v) for k, v in splits.items() if _known(k)}
+    if "train" not in out:
+        raise TunesmithError(
+            f"no train split (splits are: {', '.join(splits)})",
+            where=source,
+            fix="name one split 'train'",
+        )
+    return out
+
+
+def _known(split: str) -> bool:
+    return split.lower() in SPLIT_NAMES
+
+
+def _dataset_frame(dataset) -> pd.DataFrame:
+    """Class ids become their names, so labels read as the dataset's authors wrote them."""
+    from datasets import ClassLabel, Sequence
+
+    frame = _as_text_columns(dataset.to_pandas())
+    for column, feature in dataset.features.items():
+        if isinstance(feature, ClassLabel):
+            frame[column] = [feature.int2str(int(v)) for v in frame[column]]
+        elif isinstance(feature, Sequence) and isinstance(feature.feature, ClassLabel):
+            names = feature.feature.names
+            frame[column] = [[names[int(i)] for i in tags] for tags in frame[column]]
+        elif isinstance(feature, list) and feature and isinstance(feature[0], ClassLabel):
+            names = feature[0].names
+            frame[column] = [[names[int(i)] for i in tags] for tags in frame[column]]
+    return frame
 
 
 def describe_row(source: str | Path, index: int) -> str:
@@ -175,8 +327,10 @@ def describe_row(source: str | Path, index: int) -> str:
     source = Path(source)
     if source.is_dir():
         return f"{source}, example {index + 1}"
-    if source.suffix.lower() in {".csv", ".tsv", ".tab"}:
+    if source.suffix.lower() in DELIMITED:
         return f"{source}, line {index + 2}"
+    if source.suffix.lower() in EXCEL:
+        return f"{source}, sheet row {index + 2}"
     if source.suffix.lower() in CONLL_SUFFIXES:
         return f"{source}, sentence {index + 1}"
     return f"{source}, record {index + 1}"

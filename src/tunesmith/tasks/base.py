@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from tunesmith.config import TrainConfig
+from tunesmith.config import DataConfig, TrainConfig
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Task(ABC):
     name: str
     default_model: str
     input_kind: str  # what predict() takes: "text", later "image", ...
+    cleans_inputs: bool = False  # predict() gets texts cleaned as the training texts were
     pipeline_tag: str  # the transformers pipeline that serves a saved run of this task
     metric: str  # the validation metric that picks the best epoch (without "eval_")
     epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
@@ -69,9 +70,14 @@ class Task(ABC):
 
     @abstractmethod
     def prepare(
-        self, table: pd.DataFrame, source: str, columns: dict[str, str | None], min_chars: int = 1
+        self,
+        table: pd.DataFrame,
+        source: str,
+        columns: dict[str, str | None],
+        options: DataConfig | None = None,
     ) -> Examples:
-        """Pick and check the columns, clean the rows, and say what was dropped and why."""
+        """Pick and check the columns, clean the rows as `options` say (None: all cleaning on),
+        and say what was changed or dropped and why."""
 
     @abstractmethod
     def label_names(self, examples: Examples) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from tunesmith.data.clean import normalise
+from tunesmith.data.clean import clean_texts, merge_label_spellings
 from tunesmith.data.columns import detect_columns
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
@@ -26,12 +26,13 @@ class TextClassification(Task):
     name = "text-classification"
     default_model = "minilm-l6"
     input_kind = "text"
+    cleans_inputs = True
     pipeline_tag = "text-classification"
     metric = "f1_macro"
     epoch_metrics = ("accuracy", "f1_macro")
 
     def stratify_key(self, examples):
-        return list(examples.frame["label"])
+        return examples.frame["label"]
 
     def class_weights(self, train_dataset, num_labels, mode):
         from tunesmith.training.trainer import balanced_weights
@@ -63,24 +64,20 @@ class TextClassification(Task):
         wrong = scored[scored["predicted"] != scored["label"]]
         return wrong.sort_values("score", ascending=False).head(limit).to_dict("records")
 
-    def prepare(self, table, source, columns, min_chars=1):
+    def prepare(self, table, source, columns, options=None):
         found = detect_columns(table, source, columns.get("text"), columns.get("label"))
-        raw = table[found.text].astype(str)
-        text = raw.map(normalise)
+        text, notes = clean_texts(table[found.text], options)
         label = table[found.label].astype(str).str.strip()
+        if options is None or options.merge_labels:
+            label, merged = merge_label_spellings(label)
+            notes += merged
         frame = pd.DataFrame({"input": text, "label": label, "row": table.index})
-        notes = []
-        changed = int((text != raw.str.strip()).sum())
-        if changed:
-            notes.append(
-                f"Normalised {changed} text(s): full-width forms and repeated spaces "
-                "(Unicode NFKC); predictions get the same treatment."
-            )
         if found.detected:
             notes.append(
                 f"Using text column {found.text!r} and label column {found.label!r} "
                 "(override with --data.text_column / --data.label_column)."
             )
+        min_chars = options.min_chars if options is not None else 1
         short = frame["input"].str.len() < min_chars
         if short.any():
             notes.append(
@@ -106,6 +103,13 @@ class TextClassification(Task):
 
     def label_names(self, examples):
         labels = sort_labels(examples.frame["label"])
+        if not labels:
+            raise TunesmithError(
+                "no rows left after cleaning (see the notes above for what was dropped)",
+                where=examples.source,
+                fix="check the data, or switch off the step that dropped them "
+                "(e.g. --no-drop-conflicts)",
+            )
         if len(labels) < 2:
             raise TunesmithError(
                 f"only one class ({labels[0]!r}) in column {examples.columns['label']!r}; a "
@@ -171,7 +175,7 @@ class TextClassification(Task):
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64):
         import torch
 
-        texts = [normalise(str(t)) for t in inputs]
+        texts = [str(t) for t in inputs]  # cleaned by the caller (api.Model.predict)
         # Shortest first, so each batch pads little; answers are put back in input order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         probs: list[Any] = [None] * len(texts)

@@ -131,7 +131,7 @@ class TokenClassification(Task):
     default_epochs = 5
     learning_rate_scale = 2.0
 
-    def prepare(self, table, source, columns, min_chars=1):
+    def prepare(self, table, source, columns, options=None):
         words_col = _pick(table, columns.get("text"), TOKEN_NAMES, "--data.text_column", source)
         tags_col = _pick(table, columns.get("label"), TAG_NAMES, "--data.label_column", source)
         rows, repairs, misaligned = [], 0, 0

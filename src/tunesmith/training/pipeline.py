@@ -13,8 +13,10 @@ import yaml
 from tunesmith import tasks
 from tunesmith.config import RunConfig
 from tunesmith.console import info
+from tunesmith.data.columns import check_column
 from tunesmith.data.fingerprint import fingerprint
-from tunesmith.data.readers import read_table
+from tunesmith.data.leakage import check_leakage, deduplicated
+from tunesmith.data.readers import HUB_PREFIX, read_splits, read_table
 from tunesmith.data.split import stratified_split
 from tunesmith.errors import TunesmithError
 from tunesmith.models.loading import resolve
@@ -47,43 +49,60 @@ def default_out(data_path: str) -> str:
 
 
 def prepare_data(cfg: RunConfig) -> PreparedData:
-    """Read the main file (and any val/test files), pick the task, check labels, split.
+    """Read the data (and any val/test files), pick the task, clean, de-duplicate, check for
+    leakage, split.
 
     Sets `cfg.task` when the data decides it (lists of tokens/tags or spans mean NER).
     """
-    table = read_table(cfg.data.path)
+    options = cfg.data
+    tables = read_splits(options.path, "--data.path", options)
+    sources = {name: f"{options.path} ({name} split)" for name in tables}
+    sources["train"] = options.path
+    for split, path in (("val", options.val_file), ("test", options.test_file)):
+        if path:
+            tables[split] = read_table(path, f"--data.{split}_file", options)
+            sources[split] = path
     if cfg.task is None:
-        cfg.task = tasks.detect(table)
+        cfg.task = tasks.detect(tables["train"])
         info(f"Task: {cfg.task} (detected from the data; set it with --task).")
     task = tasks.get(cfg.task)
-    columns = {"text": cfg.data.text_column, "label": cfg.data.label_column}
-    main = task.prepare(table, cfg.data.path, columns, cfg.data.min_chars)
+    columns = {"text": options.text_column, "label": options.label_column}
+    main = deduplicated(task.prepare(tables["train"], options.path, columns, options), options)
     for note in main.notes:
         info(note)
-    given: dict[str, Examples | None] = {"val": None, "test": None}
-    for split, path in (("val", cfg.data.val_file), ("test", cfg.data.test_file)):
-        if path:
-            # The main file's columns, so that detection cannot pick different ones here.
-            table = read_table(path, f"--data.{split}_file")
-            given[split] = task.prepare(table, path, main.columns, cfg.data.min_chars)
+    # The main file's columns, so that detection cannot pick different ones in val/test.
+    given = {
+        split: deduplicated(
+            task.prepare(tables[split], sources[split], main.columns, options), options
+        )
+        for split in ("val", "test")
+        if split in tables
+    }
+    for split, examples in given.items():
+        main = check_leakage(main, examples, split, options.leakage)
     labels = task.label_names(main)
+    groups = None
+    if options.group_column:
+        check_column(tables["train"], options.group_column, "--data.group_column", options.path)
+        groups = tables["train"][options.group_column].iloc[main.frame["row"]]
     index = stratified_split(
         task.stratify_key(main),
-        cfg.data.val_size,
-        cfg.data.test_size,
+        options.val_size,
+        options.test_size,
         cfg.train.seed,
-        need_val=given["val"] is None,
-        need_test=given["test"] is None,
+        need_val="val" not in given,
+        need_test="test" not in given,
         source=main.source,
         rows=len(main),
+        groups=groups,
     )
     splits = {name: given.get(name) or main.subset(index[name]) for name in index}
-    sources = {
-        "data": cfg.data.path,
-        "val_file": cfg.data.val_file,
-        "test_file": cfg.data.test_file,
+    files = {"data": options.path, "val_file": options.val_file, "test_file": options.test_file}
+    prints = {
+        name: fingerprint(path)
+        for name, path in files.items()
+        if path and not str(path).startswith(HUB_PREFIX)
     }
-    prints = {name: fingerprint(path) for name, path in sources.items() if path}
     return PreparedData(task, labels, splits, main.notes, prints)
 
 
