@@ -26,11 +26,15 @@ EXAMPLES = """examples:
 """
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_config_flags(
+    parser: argparse.ArgumentParser,
+    top_names: tuple[str, ...] = ("task", "model", "out"),
+    group_names: tuple[str, ...] = ("data", "train"),
+) -> None:
     from tunesmith.config import GROUPS, RunConfig
 
     top = parser.add_argument_group("run")
-    for name in ("task", "model", "out"):
+    for name in top_names:
         field = RunConfig.model_fields[name]
         default = "" if field.default is None else f" (default: {field.default})"
         top.add_argument(
@@ -39,7 +43,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             metavar=name.upper(),
             help=f"{field.description}{default}",
         )
-    for group_name, model in GROUPS.items():
+    for group_name in group_names:
+        model = GROUPS[group_name]
         group = parser.add_argument_group(f"{group_name} settings (YAML key `{group_name}:`)")
         for name, field in model.model_fields.items():
             if group_name == "data" and name == "path":
@@ -130,19 +135,32 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect",
         parents=[common],
-        help="check a dataset before training: columns, labels, duplicates, vocabulary",
+        help="the data doctor: what is in a dataset, what is wrong, how to fix it",
+        description="Read, clean and check a dataset as `train` would, without training: "
+        "labels and balance, duplicates and conflicts, near duplicates, leakage into your "
+        "val/test files, likely label errors (cleanlab), text length against the model's limit. "
+        "Prints a summary and writes data_report.json and data_report.html.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tunesmith inspect reviews.csv\n  tunesmith inspect train.csv "
+        "--data.test_file test.csv\n  tunesmith inspect reviews.csv --export-label-studio "
+        "review.json",
     )
     inspect.add_argument("data", metavar="DATA", help="the file or folder you would train on")
     inspect.add_argument(
-        "--task", choices=["text-classification", "ner"], help="what to learn (detected if unset)"
+        "--max-length", type=int, default=128, help="tokens kept per text (default: 128)"
     )
-    inspect.add_argument("--text-column", help="text column (detected if unset)")
-    inspect.add_argument("--label-column", help="label column (detected if unset)")
     inspect.add_argument(
-        "--model", help="model whose vocabulary to check (default: the one training would pick)"
+        "--report",
+        metavar="DIR",
+        help="folder for data_report.json/.html (default: runs/<data name>-data-report)",
     )
-    inspect.add_argument("--max-length", type=int, default=128, help="tokens kept per text")
+    inspect.add_argument(
+        "--export-label-studio",
+        metavar="FILE",
+        help="write the likely mislabelled rows as Label Studio tasks for review",
+    )
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_config_flags(inspect, ("task", "model"), ("data",))
     inspect.set_defaults(handler=cmd_inspect)
 
     evaluate = commands.add_parser(
@@ -196,17 +214,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
-    from tunesmith.data.doctor import format_report, inspect_data
+    from tunesmith.api import resolve_config
+    from tunesmith.data.doctor_report import export_label_studio, format_text, write_reports
+    from tunesmith.data.inspection import inspect_data
 
-    report = inspect_data(
-        args.data,
-        task=args.task,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        model=args.model,
-        max_length=args.max_length,
-    )
-    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
+    overrides = _overrides(args) | {"train": {"max_length": args.max_length}}
+    cfg = resolve_config(args.data, overrides=overrides)
+    report = inspect_data(cfg)
+    folder = Path(args.report or Path("runs") / f"{Path(args.data).stem or 'data'}-data-report")
+    written = write_reports(report, folder)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_text(report))
+        print(f"Report: {written[1]}")
+    if args.export_label_studio:
+        count = export_label_studio(report, Path(args.export_label_studio))
+        print(f"{count} row(s) to review written to {args.export_label_studio}", file=sys.stderr)
     return 0
 
 

@@ -1,123 +1,258 @@
-"""`tunesmith inspect`: what is in a dataset and what may go wrong, before an hour of training.
+"""The data doctor: what is in a dataset and what is wrong with it, each finding with its fix.
 
-A first version of the data doctor: rows kept and dropped, the columns and task chosen, label
-balance, duplicates (and duplicates with conflicting labels, which leak between splits), text
-length, the share of Chinese, the model tunesmith would pick, and how much of the text that
-model's vocabulary cannot read or must cut.
+`diagnose` runs on task-ready examples (cleaned, not yet de-duplicated) and is shared by
+`tunesmith inspect` and `tunesmith train` (which records the report in the run). Findings have
+a severity: "error" (training stops on it), "warning" (training goes on; the result may
+mislead), "info".
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from dataclasses import asdict, dataclass, field
 
-from tunesmith import tasks
-from tunesmith.data.readers import read_table
+import pandas as pd
+
+from tunesmith.data.clean import duplicate_key
+from tunesmith.data.readers import describe_row
+from tunesmith.data.similarity import loose_key, similar_across, similar_pairs
+from tunesmith.tasks.base import Examples, Task
+
+SHOW = 20  # rows listed per finding
 
 
-def inspect_data(
-    path: str,
-    *,
-    task: str | None = None,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    model: str | None = None,
-    max_length: int = 128,
+@dataclass
+class Finding:
+    check: str
+    severity: str  # error | warning | info
+    message: str
+    fix: str
+    rows: list[str] = field(default_factory=list)  # where to look, e.g. "d.csv, line 7"
+
+
+def diagnose(
+    task: Task,
+    examples: Examples,
+    held_out: dict[str, Examples] | None = None,
+    options=None,
+    table: pd.DataFrame | None = None,
+    seed: int = 0,
 ) -> dict:
-    table = read_table(path, "inspect DATA")
-    chosen = tasks.get(task or tasks.detect(table))
-    examples = chosen.prepare(table, path, {"text": text_column, "label": label_column})
+    """Statistics and findings for `examples` (and user-supplied `held_out` splits)."""
+    held_out = held_out or {}
     frame = examples.frame
-    keys = [x if isinstance(x, str) else " ".join(x) for x in frame["input"]]
-    labels = [x if isinstance(x, str) else " ".join(x) for x in frame["label"]]
-    seen: dict[str, set[str]] = {}
-    for key, label in zip(keys, labels, strict=True):
-        seen.setdefault(key, set()).add(label)
-    if chosen.name == "ner":
-        balance = Counter(t[2:] for tags in frame["label"] for t in tags if t.startswith("B-"))
+    labelled = "label" in frame and isinstance(frame["label"].iloc[0], str)
+    findings: list[Finding] = []
+    keys = duplicate_key(frame["input"])
+    report: dict = {"task": task.name, "rows_kept": len(frame), "columns": examples.columns}
+    report["notes"] = list(examples.notes)
+    if labelled:
+        report |= _balance(frame["label"], examples, findings, held_out)
     else:
-        balance = Counter(labels)
-    texts = chosen.texts(examples)
-    report = {
-        "source": path,
-        "task": chosen.name,
-        "rows_read": len(table),
-        "rows_kept": len(frame),
-        "columns": examples.columns,
-        "notes": examples.notes,
-        "labels": dict(balance.most_common()),
-        "duplicates": len(keys) - len(seen),
-        "conflicting_duplicates": sum(1 for s in seen.values() if len(s) > 1),
-        "chars_median": sorted(len(k) for k in keys)[len(keys) // 2],
-        "chars_max": max(len(k) for k in keys),
-    }
-    from tunesmith.models.vocabulary import chinese_share, choose_model
-
-    report["chinese_share"] = round(chinese_share(texts), 3)
-
-    report["model"] = model or choose_model(chosen, texts)
-    report["vocabulary"] = _coverage(report["model"], texts, max_length)
+        counts = pd.Series([t[2:] for tags in frame["label"] for t in tags if t.startswith("B-")])
+        report["labels"] = {str(k): int(v) for k, v in counts.value_counts().items()}
+    report["duplicates"], report["conflicting_duplicates"] = _duplicates(examples, keys, findings)
+    _near_duplicates(examples, keys, findings, seed)
+    for split, other in held_out.items():
+        _leakage(examples, other, split, findings, seed)
+    if labelled and table is not None and "agreement" in table:
+        report["annotation"] = _agreement(table, frame, findings, examples)
+    if labelled and (options is None or options.label_issues):
+        report["label_issues"] = _label_issues(examples, findings, seed)
+    lengths = keys.str.len()
+    report["chars"] = {q: int(lengths.quantile(p)) for q, p in PERCENTILES.items()}
+    report["findings"] = [asdict(f) for f in findings]
     return report
 
 
-def _coverage(model: str, texts: list[str], max_length: int) -> dict:
-    from transformers import AutoTokenizer
-
-    from tunesmith.console import quiet_libraries
-    from tunesmith.models.loading import load_or_explain, resolve
-    from tunesmith.models.vocabulary import coverage
-
-    quiet_libraries()
-    source, _ = resolve(model)
-    tokenizer = load_or_explain(AutoTokenizer, source, model)
-    shares = coverage(tokenizer, texts, max_length)
-    return {
-        "unknown_share": round(shares["unknown"], 4),
-        "truncated_share": round(shares["truncated"], 4),
-        "max_length": max_length,
-    }
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0}
 
 
-def format_report(report: dict) -> str:
-    from tunesmith.models.vocabulary import WARN_SHARE
+def _rows(examples: Examples, positions) -> list[str]:
+    rows = examples.frame["row"]
+    return [describe_row(examples.source, int(rows.iloc[int(p)])) for p in list(positions)[:SHOW]]
 
-    vocab = report["vocabulary"]
-    largest = max(report["labels"].values()) if report["labels"] else 0
-    smallest = min(report["labels"].values()) if report["labels"] else 0
-    lines = [
-        f"{report['source']}: {report['rows_read']} rows read, {report['rows_kept']} usable",
-        f"  task {report['task']}; columns: "
-        + ", ".join(f"{role} = {name!r}" for role, name in report["columns"].items()),
-        *(f"  {note}" for note in report["notes"]),
-        f"  {'entity types' if report['task'] == 'ner' else 'labels'} "
-        f"({len(report['labels'])}): "
-        + ", ".join(f"{k} {v}" for k, v in list(report["labels"].items())[:15]),
-        f"  text length: median {report['chars_median']} characters, longest "
-        f"{report['chars_max']}; Chinese {report['chinese_share']:.0%} of characters",
-        f"  model {report['model']}: {vocab['unknown_share']:.1%} of tokens unknown, "
-        f"{vocab['truncated_share']:.1%} of texts longer than {vocab['max_length']} tokens",
-    ]
-    problems = []
-    if report["duplicates"]:
-        problems.append(
-            f"{report['duplicates']} duplicate texts ({report['conflicting_duplicates']}"
-            " with conflicting labels): copies can land in both train and test"
+
+def _balance(labels: pd.Series, examples, findings, held_out) -> dict:
+    counts = labels.value_counts()
+    out = {"labels": {str(k): int(v) for k, v in counts.items()}}
+    out["imbalance_ratio"] = round(float(counts.max() / counts.min()), 2)
+    if len(counts) < 2:
+        findings.append(
+            Finding(
+                "one class",
+                "error",
+                f"only one class ({counts.index[0]!r}): a classifier needs at least two",
+                "add examples of other classes, or check --data.label_column",
+            )
         )
-    if smallest and largest >= 3 * smallest:
-        handled = (
-            "training weighs rare classes up by default (--train.class_weights)"
-            if report["task"] != "ner"
-            else "--train.class_weights balanced weighs rare tags up"
+    parts = 2 - len(held_out)
+    small = counts[counts < parts + 1]
+    if parts and len(small):
+        listed = ", ".join(f"{k!r} ({v})" for k, v in small.items())
+        findings.append(
+            Finding(
+                "too small to split",
+                "error",
+                f"class(es) with fewer than {parts + 1} rows cannot be spread over "
+                f"train/val/test: {listed}",
+                "add examples, remove the class, or supply --data.val_file/--data.test_file",
+            )
         )
-        problems.append(f"imbalanced labels ({largest} vs {smallest}): {handled}")
-    if vocab["unknown_share"] > WARN_SHARE:
-        problems.append(
-            "the model cannot read much of this text: use --model "
-            "multilingual-e5-small or --train.extend_vocab"
+    if out["imbalance_ratio"] >= 3:
+        findings.append(
+            Finding(
+                "imbalance",
+                "warning",
+                f"imbalanced labels ({counts.max()} vs {counts.min()}, ratio "
+                f"{out['imbalance_ratio']:g}:1)",
+                "training weighs rare classes up by default (--train.class_weights); macro F1 "
+                "is the selection metric; more examples of the rare classes help most",
+            )
         )
-    if vocab["truncated_share"] > 0.2:
-        problems.append(
-            f"{vocab['truncated_share']:.0%} of texts are cut at "
-            f"{vocab['max_length']} tokens: consider --train.max_length 256"
+    return out
+
+
+def _duplicates(examples: Examples, keys: pd.Series, findings) -> tuple[int, int]:
+    labels = duplicate_key(examples.frame["label"])
+    pairs = pd.DataFrame({"k": keys, "l": labels})
+    copies = int(pairs["k"].duplicated().sum())
+    kinds = pairs.groupby("k", sort=False)["l"].nunique()
+    conflicted = kinds.index[kinds > 1]
+    if copies:
+        findings.append(
+            Finding(
+                "duplicates",
+                "warning",
+                f"{copies} row(s) repeat an earlier text: copies could land in both train and "
+                "test and inflate the score",
+                "training drops them (--data.drop_duplicates)",
+                _rows(examples, pairs.index[pairs["k"].duplicated()]),
+            )
         )
-    lines += [f"  ! {p}" for p in problems] or ["  no problems found"]
-    return "\n".join(lines)
+    if len(conflicted):
+        where = pairs.index[pairs["k"].isin(conflicted)]
+        findings.append(
+            Finding(
+                "conflicting labels",
+                "warning",
+                f"{len(conflicted)} text(s) appear with different labels ({len(where)} rows)",
+                "decide the right label and fix the file; until then training drops every "
+                "copy (--data.drop_conflicts)",
+                _rows(examples, where),
+            )
+        )
+    return copies, len(conflicted)
+
+
+def _near_duplicates(examples: Examples, keys: pd.Series, findings, seed: int) -> None:
+    unique = ~keys.duplicated()
+    loose = loose_key(keys[unique])
+    close = loose.duplicated(keep=False) & (loose != "")
+    pairs = similar_pairs(keys[unique].tolist(), seed=seed)
+    positions = unique[unique].index
+    near = sorted({int(positions[i]) for p in pairs for i in p[:2]} | set(loose.index[close]))
+    if near:
+        findings.append(
+            Finding(
+                "near duplicates",
+                "warning",
+                f"{len(near)} row(s) are near copies of another row (same words up to case, "
+                "punctuation or a few characters): they can straddle train and test",
+                "remove the copies, or keep related rows together with --data.group_column",
+                _rows(examples, near),
+            )
+        )
+
+
+def _leakage(train: Examples, other: Examples, split: str, findings, seed: int) -> None:
+    train_keys = duplicate_key(train.frame["input"])
+    other_keys = duplicate_key(other.frame["input"])
+    exact = other_keys.isin(set(train_keys))
+    if exact.any():
+        findings.append(
+            Finding(
+                f"leakage into {split}",
+                "error",
+                f"{int(exact.sum())} {split} row(s) also appear in the training data: the "
+                f"{split} score would be inflated",
+                "remove them from one file, or train with --data.leakage drop",
+                _rows(other, exact[exact].index),
+            )
+        )
+    rest = other_keys[~exact]
+    near = similar_across(train_keys.tolist(), rest.tolist(), seed=seed)
+    if near:
+        findings.append(
+            Finding(
+                f"near leakage into {split}",
+                "warning",
+                f"{len(near)} {split} row(s) are near copies of training rows",
+                "remove or rewrite them, so the score measures what the model learned",
+                _rows(other, [rest.index[i] for i, _, _ in near]),
+            )
+        )
+
+
+def _agreement(table: pd.DataFrame, frame: pd.DataFrame, findings, examples) -> dict:
+    """Annotator agreement per class, for Label Studio exports with several annotators."""
+    votes = table.iloc[frame["row"].to_numpy()]
+    multi = (votes["annotators"] > 1).to_numpy()
+    per_class = (
+        pd.Series(votes["agreement"].to_numpy()[multi], index=frame["label"][multi].to_numpy())
+        .groupby(level=0)
+        .mean()
+        .round(3)
+    )
+    ties = votes["tie"].to_numpy() & multi
+    if ties.any():
+        findings.append(
+            Finding(
+                "annotator ties",
+                "warning",
+                f"{int(ties.sum())} task(s) have a tied vote among annotators (the earliest "
+                "annotation's label was used)",
+                "have another annotator break the tie in Label Studio",
+                _rows(examples, ties.nonzero()[0]),
+            )
+        )
+    low = per_class[per_class < 0.7]
+    if len(low):
+        findings.append(
+            Finding(
+                "low agreement",
+                "warning",
+                "annotators often disagree on: "
+                + ", ".join(f"{k!r} ({v:.0%})" for k, v in low.items()),
+                "clarify the labelling guideline for those classes",
+            )
+        )
+    return {"tasks_with_several_annotators": int(multi.sum()), "agreement": per_class.to_dict()}
+
+
+def _label_issues(examples: Examples, findings, seed: int) -> list[dict]:
+    from tunesmith.data.label_issues import find_label_issues
+
+    frame = examples.frame
+    issues = find_label_issues(frame["input"].tolist(), frame["label"].tolist(), seed=seed)
+    for issue in issues:
+        position = issue.pop("index")
+        issue["row"] = int(frame["row"].iloc[position])
+        issue["where"] = describe_row(examples.source, issue["row"])
+        issue["text"] = frame["input"].iloc[position]
+    if issues:
+        findings.append(
+            Finding(
+                "possible label errors",
+                "warning",
+                f"{len(issues)} row(s) look mislabelled to a quick model trained without them "
+                "(confident learning); e.g. "
+                + "; ".join(
+                    f"{i['where']}: {i['label']!r}, looks like {i['suggested']!r}"
+                    for i in issues[:3]
+                ),
+                "review them: `tunesmith inspect DATA --export-label-studio review.json`, "
+                "import into Label Studio, export, and train on the export",
+                [i["where"] for i in issues[:SHOW]],
+            )
+        )
+    return issues

@@ -72,6 +72,8 @@ never saw.</p>{cards}
 <h2>Plots</h2>{images}
 <h2>The run</h2>{facts}
 <h2>Data notes</h2><ul>{notes_html}</ul>
+<p>The data doctor's findings (duplicates, leakage, likely label errors):
+<a href="data_report.html">data_report.html</a></p>
 <h2>Most confident mistakes (test)</h2>{wrong}
 <h2>Resolved configuration</h2><pre>{html.escape(config_yaml)}</pre>
 </body></html>"""

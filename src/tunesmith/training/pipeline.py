@@ -14,6 +14,8 @@ from tunesmith import tasks
 from tunesmith.config import RunConfig
 from tunesmith.console import info
 from tunesmith.data.columns import check_column
+from tunesmith.data.doctor import diagnose
+from tunesmith.data.doctor_report import write_reports
 from tunesmith.data.fingerprint import fingerprint
 from tunesmith.data.leakage import check_leakage, deduplicated
 from tunesmith.data.readers import HUB_PREFIX, read_splits, read_table
@@ -33,6 +35,7 @@ class PreparedData:
     splits: dict[str, Examples]  # train / val / test
     notes: list[str]  # what cleaning did, for the report
     fingerprints: dict[str, str]
+    doctor: dict  # the data doctor's report (data/doctor.py), saved in the run
 
 
 @dataclass
@@ -67,17 +70,22 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
         info(f"Task: {cfg.task} (detected from the data; set it with --task).")
     task = tasks.get(cfg.task)
     columns = {"text": options.text_column, "label": options.label_column}
-    main = deduplicated(task.prepare(tables["train"], options.path, columns, options), options)
-    for note in main.notes:
-        info(note)
+    main = task.prepare(tables["train"], options.path, columns, options)
     # The main file's columns, so that detection cannot pick different ones in val/test.
     given = {
-        split: deduplicated(
-            task.prepare(tables[split], sources[split], main.columns, options), options
-        )
+        split: task.prepare(tables[split], sources[split], main.columns, options)
         for split in ("val", "test")
         if split in tables
     }
+    doctor = diagnose(task, main, given, options, tables["train"], cfg.train.seed)
+    doctor |= {"source": options.path, "rows_read": len(tables["train"])}
+    main = deduplicated(main, options)
+    given = {split: deduplicated(examples, options) for split, examples in given.items()}
+    for note in main.notes:
+        info(note)
+    for finding in doctor["findings"]:
+        if finding["severity"] == "warning":
+            info(f"Data: {finding['message']}. Fix: {finding['fix']}")
     for split, examples in given.items():
         main = check_leakage(main, examples, split, options.leakage)
     labels = task.label_names(main)
@@ -103,7 +111,7 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
         for name, path in files.items()
         if path and not str(path).startswith(HUB_PREFIX)
     }
-    return PreparedData(task, labels, splits, main.notes, prints)
+    return PreparedData(task, labels, splits, main.notes, prints, doctor)
 
 
 def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
@@ -213,6 +221,7 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     write_json(
         run / "splits.json", {"fingerprints": data.fingerprints, "labels": data.labels, **rows}
     )
+    write_reports(data.doctor, run.path)
 
     from tunesmith.training.finish import finish_run
     from tunesmith.training.trainer import build_trainer
