@@ -112,6 +112,18 @@ def _read_file(path: Path, flag: str, options: Any) -> pd.DataFrame:
 
 
 def _read_delimited(path: Path, encoding: str, sep: str) -> pd.DataFrame:
+    import csv
+
+    with open(path, encoding=encoding, errors="replace", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=sep), [])
+    names = [name.strip() for name in header]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # pandas would quietly rename the second one to "name.1"
+        raise TunesmithError(
+            f"the header names column {twice[0]!r} more than once",
+            where=f"{path}, line 1",
+            fix="give every column a distinct name",
+        )
     try:
         return pd.read_csv(
             path,
@@ -122,11 +134,18 @@ def _read_delimited(path: Path, encoding: str, sep: str) -> pd.DataFrame:
             skip_blank_lines=True,
         )
     except pd.errors.ParserError as exc:
+        detail = str(exc).strip().split("C error: ")[-1]  # "Expected 2 fields in line 3, saw 4"
         raise TunesmithError(
-            f"cannot parse the table ({str(exc).strip()})".replace("\n", " "),
+            f"cannot parse the table ({detail})".replace("\n", " "),
             where=str(path),
             fix="every row needs as many fields as the header; quote fields that contain the "
             "delimiter or line breaks",
+        ) from None
+    except UnicodeDecodeError as exc:  # only with a wrong --data.encoding
+        raise TunesmithError(
+            f"not {encoding} text (byte {exc.start} of a block cannot be decoded)",
+            where=str(path),
+            fix="name the right encoding with --data.encoding, or leave it unset to detect it",
         ) from None
     except pd.errors.EmptyDataError:
         raise TunesmithError(
@@ -145,9 +164,18 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
         ) from None
     try:
         frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str, keep_default_na=False)
-    except ValueError as exc:  # e.g. a sheet name that is not there
+    except ValueError as exc:
+        if "not found" not in str(exc):  # not a sheet name that is missing
+            raise TunesmithError(
+                "not a readable .xlsx workbook",
+                where=str(path),
+                fix="open and re-save it in Excel, or export the sheet as CSV UTF-8",
+            ) from None
         raise TunesmithError(
-            f"cannot read the workbook ({exc})", where=str(path), fix="check --data.sheet"
+            f"cannot read the workbook ({exc})",
+            where=f"{path}, --data.sheet",
+            fix="name a "
+            "sheet that is in the workbook, or leave --data.sheet unset for the first one",
         ) from None
     except Exception as exc:  # zipfile.BadZipFile and friends: not really a workbook
         raise TunesmithError(
