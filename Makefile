@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner test test-fast lint bench bench-ner bench-chinese clean
+.PHONY: install demo demo-ner test test-fast lint bench bench-ner bench-chinese bench-data clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-ner: $(STAMP)
 
 bench-chinese: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/chinese_models.py
+
+bench-data: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/large_csv.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
