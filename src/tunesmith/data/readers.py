@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from tunesmith.data.conll import looks_like_conll, read_conll
+from tunesmith.data.images import is_image
 from tunesmith.data.label_studio import is_label_studio, label_studio_frame
 from tunesmith.data.text_files import choose_delimiter, detect_encoding, read_text
 from tunesmith.errors import TunesmithError
@@ -271,25 +272,31 @@ def _is_split(folder: Path) -> bool:
 
 
 def read_class_folders(root: Path) -> pd.DataFrame:
-    """`root/<class>/*.txt` -> rows of (text, label, file). Hidden entries are ignored."""
-    rows = []
+    """`root/<class>/*.txt` -> rows of (text, label, file); `root/<class>/*.jpg` (any image
+    type) -> rows of (image, label, file); images directly in `root` -> rows of (image, file),
+    for prediction. Hidden entries are ignored; image paths are absolute."""
+    texts, images = [], []
     for class_dir in _subdirs(root):
-        for file in sorted(class_dir.glob("*.txt")):
-            rows.append(
-                {
-                    "text": read_text(file, detect_encoding(file)) if file.stat().st_size else "",
-                    "label": class_dir.name,
-                    "file": str(file.relative_to(root)),
-                }
-            )
-    if not rows:
-        raise TunesmithError(
-            "found no .txt files in class sub-folders",
-            where=str(root),
-            fix="lay the folder out as <folder>/<class name>/<example>.txt (optionally under "
-            "train/, val/ and test/)",
+        for file in sorted(p for p in class_dir.iterdir() if p.is_file()):
+            row = {"label": class_dir.name, "file": str(file.relative_to(root))}
+            if file.suffix.lower() == ".txt":
+                size = file.stat().st_size
+                texts.append({"text": read_text(file, detect_encoding(file)) if size else ""} | row)
+            elif is_image(file):
+                images.append({"image": str(file.resolve())} | row)
+    if texts or images:
+        return pd.DataFrame(texts or images)
+    flat = [p for p in sorted(root.iterdir()) if p.is_file() and is_image(p)]
+    if flat:
+        return pd.DataFrame(
+            {"image": [str(p.resolve()) for p in flat], "file": [p.name for p in flat]}
         )
-    return pd.DataFrame(rows)
+    raise TunesmithError(
+        "found no .txt or image files in class sub-folders",
+        where=str(root),
+        fix="lay the folder out as <folder>/<class name>/<example>.txt or .jpg (optionally "
+        "under train/, val/ and test/)",
+    )
 
 
 def _read_saved_dataset(path: Path) -> dict[str, pd.DataFrame]:
