@@ -1,5 +1,5 @@
 """The bad-input zoo: every broken input gives one line naming the file, row, column or flag
-and the fix, exit code 2, and writes nothing (image inputs join with the image task)."""
+and the fix, exit code 2, and writes nothing."""
 
 import json
 import os
@@ -74,6 +74,35 @@ def excel(folder):
     return "d.xlsx"
 
 
+def image_folder(make_file):
+    """photos/<a|b>/x.<suffix>, every file made by `make_file(path)`."""
+
+    def build(folder):
+        for label in ("a", "b"):
+            (folder / "photos" / label).mkdir(parents=True)
+            make_file(folder / "photos" / label)
+        return "photos"
+
+    return build
+
+
+def text_named_jpg(folder):
+    (folder / "x.jpg").write_text("I am text")
+
+
+def truncated_jpeg(folder):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(folder / "x.jpg")
+    (folder / "x.jpg").write_bytes((folder / "x.jpg").read_bytes()[:200])
+
+
+def huge_image(folder):  # 60 megapixels, but bilevel, so the file is small
+    from PIL import Image
+
+    Image.new("1", (10_000, 6_000)).save(folder / "x.png")
+
+
 NER_MISMATCH = [{"tokens": ["Ann", "lives"], "tags": ["B-PER"]}]
 ALL_O = "".join(f"word{i}\tO\nmore\tO\n\n" for i in range(10))
 
@@ -129,6 +158,15 @@ ZOO = [  # id, build(folder) -> data path, extra args, words the message must co
     ),
     ("missing test file", csv(GOOD), ["--data.test_file", "nope.csv"], "--data.test_file"),
     ("val_size out of range", csv(GOOD), ["--data.val_size", "0.7"], "--data.val_size"),
+    ("images that are text files", image_folder(text_named_jpg), [], "no usable images"),
+    ("truncated JPEGs only", image_folder(truncated_jpeg), [], "no usable images"),
+    ("decompression-bomb sized images", image_folder(huge_image), [], "no usable images"),
+    (
+        "CSV of image paths that do not exist",
+        csv("image,label\nmissing/a.jpg,x\nmissing/b.jpg,y\n"),
+        [],
+        "no usable images",
+    ),
 ]
 
 

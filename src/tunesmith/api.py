@@ -116,10 +116,9 @@ class Model:
         table = read_table(data, "--data", self.data_options)
         saved = self.manifest["columns"]
         # Prefer the training run's column names when the new file has them.
-        columns = {
-            "text": text_column or (saved["text"] if saved["text"] in table else None),
-            "label": label_column or (saved["label"] if saved["label"] in table else None),
-        }
+        columns = {role: name if name in table else None for role, name in saved.items()}
+        given = {"text": text_column, "image": text_column, "label": label_column}
+        columns |= {role: given[role] for role in columns if given.get(role)}
         examples = self.task.prepare(table, str(data), columns, self.data_options)
         self.task.check_labels(examples, self.labels)
         predictions = self.predict(list(examples.frame["input"]))

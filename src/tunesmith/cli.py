@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   tunesmith evaluate runs/bbc --data more_reviews.csv
   tunesmith predict runs/bbc --text "Shares fell sharply after the results"
   tunesmith predict runs/bbc --input new.csv --output predictions.csv
+  tunesmith train photos/ --model mobilenet-v2         one sub-folder of images per class
+  tunesmith predict runs/photos --input new_photos/ --output predictions.csv
 """
 
 
@@ -185,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    source.add_argument("--input", metavar="FILE", help="CSV/TSV/JSONL file of texts")
+    source.add_argument("--image", action="append", metavar="FILE", help="an image (repeatable)")
+    source.add_argument(
+        "--input",
+        metavar="FILE",
+        help="CSV/TSV/JSONL file of texts or image paths, or a folder of images",
+    )
     predict.add_argument(
         "--output",
         metavar="FILE",
@@ -260,7 +267,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tunesmith.api import load
 
     model = load(args.run)
-    print_answers(model.task, args.text, model.predict(args.text), as_json=args.json)
+    inputs = args.text or [str(Path(p).resolve()) for p in args.image]
+    print_answers(model.task, inputs, model.predict(inputs), as_json=args.json)
     return 0
 
 

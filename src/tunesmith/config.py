@@ -31,6 +31,9 @@ class DataConfig(_Group):
     label_column: str | None = Field(
         None, description="column holding the label (detected if unset)"
     )
+    image_column: str | None = Field(
+        None, description="column holding image paths, relative to the data file (detected)"
+    )
     group_column: str | None = Field(
         None,
         description="rows sharing a value here (a user, a document, a patient) stay in one "
@@ -124,6 +127,11 @@ class TrainConfig(_Group):
         description="add the data's frequent unknown characters/words to the tokenizer and "
         "train their new embeddings (for text the model's vocabulary does not cover)",
     )
+    augment: Literal["basic", "trivial", "randaugment", "none"] = Field(
+        "basic",
+        description="images: training augmentation (basic: random resized crop, flip, colour "
+        "jitter; trivial/randaugment add TrivialAugment/RandAugment)",
+    )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
 
@@ -139,7 +147,7 @@ class TrainConfig(_Group):
 class RunConfig(_Group):
     """Everything one training run needs; saved resolved in the run directory."""
 
-    task: Literal["text-classification", "ner"] | None = Field(
+    task: Literal["text-classification", "ner", "image-classification"] | None = Field(
         None, description="what to learn (detected from the data if unset)"
     )
     model: str | None = Field(

@@ -44,8 +44,18 @@ def predict_file(
         )
     table = read_table(input_path, "--input")
     model = load(run_dir)
-    column = detect_text_column(table, input_path, text_column, model.manifest["columns"]["text"])
-    answers = model.predict(list(table[column].astype(str)))
+    if model.task.input_kind == "image":
+        from tunesmith.tasks.image_classification import image_column, resolve_paths
+
+        saved = model.manifest["columns"].get("image")
+        column = image_column(
+            table, text_column or (saved if saved in table else None), input_path, "--text-column"
+        )
+        answers = model.predict(resolve_paths(table[column], input_path))
+    else:
+        saved = model.manifest["columns"]["text"]
+        column = detect_text_column(table, input_path, text_column, saved)
+        answers = model.predict(list(table[column].astype(str)))
     added = pd.DataFrame([model.task.answer_columns(a) for a in answers], index=table.index)
     table = pd.concat([table, added], axis=1)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +66,7 @@ def predict_file(
         write_atomic(output, table.to_csv(index=False))
     else:
         write_atomic(output, table.to_json(orient="records", lines=True, force_ascii=False))
-    print(f"Wrote {len(table)} predictions to {output} (text column {column!r}).")
+    print(f"Wrote {len(table)} predictions to {output} (input column {column!r}).")
     return output
 
 

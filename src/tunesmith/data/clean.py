@@ -117,6 +117,12 @@ def merge_label_spellings(labels: pd.Series) -> tuple[pd.Series, list[str]]:
     return labels, notes
 
 
+def example_keys(frame: pd.DataFrame) -> pd.Series:
+    """What makes two examples the same: a task's `key` column (image bytes' hash) if it has
+    one, else the input."""
+    return frame["key"].astype(str) if "key" in frame else duplicate_key(frame["input"])
+
+
 def duplicate_key(values: pd.Series) -> pd.Series:
     """Inputs as comparable strings (token lists joined with spaces)."""
     if len(values) and isinstance(values.iloc[0], list):
@@ -130,7 +136,7 @@ def drop_duplicates(frame: pd.DataFrame, options: Any = None) -> tuple[pd.DataFr
     notes: list[str] = []
     if "label" not in frame or frame.empty:
         return frame, notes
-    key = duplicate_key(frame["input"])
+    key = example_keys(frame)
     labels = duplicate_key(frame["label"])
     if _on(options, "drop_conflicts"):
         kinds = pd.DataFrame({"k": key, "l": labels}).groupby("k", sort=False)["l"].nunique()

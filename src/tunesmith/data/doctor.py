@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from tunesmith.data.clean import duplicate_key
+from tunesmith.data.clean import duplicate_key, example_keys
+from tunesmith.data.images import near_duplicate_hashes
 from tunesmith.data.readers import describe_row
 from tunesmith.data.similarity import loose_key, similar_across, similar_pairs
 from tunesmith.tasks.base import Examples, Task
@@ -42,7 +43,8 @@ def diagnose(
     frame = examples.frame
     labelled = "label" in frame and isinstance(frame["label"].iloc[0], str)
     findings: list[Finding] = []
-    keys = duplicate_key(frame["input"])
+    keys = example_keys(frame)
+    text = task.input_kind == "text"
     report: dict = {"task": task.name, "rows_kept": len(frame), "columns": examples.columns}
     report["notes"] = list(examples.notes)
     if labelled:
@@ -51,15 +53,19 @@ def diagnose(
         counts = pd.Series([t[2:] for tags in frame["label"] for t in tags if t.startswith("B-")])
         report["labels"] = {str(k): int(v) for k, v in counts.value_counts().items()}
     report["duplicates"], report["conflicting_duplicates"] = _duplicates(examples, keys, findings)
-    _near_duplicates(examples, keys, findings, seed)
+    if text:
+        _near_duplicates(examples, keys, findings, seed)
+    else:
+        _image_findings(examples, findings)
     for split, other in held_out.items():
-        _leakage(examples, other, split, findings, seed)
+        _leakage(examples, other, split, findings, seed, text)
     if labelled and table is not None and "agreement" in table:
         report["annotation"] = _agreement(table, frame, findings, examples)
-    if labelled and (options is None or options.label_issues):
+    if labelled and text and (options is None or options.label_issues):
         report["label_issues"] = _label_issues(examples, findings, seed)
-    lengths = keys.str.len()
-    report["chars"] = {q: int(lengths.quantile(p)) for q, p in PERCENTILES.items()}
+    if text:
+        lengths = keys.str.len()
+        report["chars"] = {q: int(lengths.quantile(p)) for q, p in PERCENTILES.items()}
     report["findings"] = [asdict(f) for f in findings]
     return report
 
@@ -68,6 +74,8 @@ PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0}
 
 
 def _rows(examples: Examples, positions) -> list[str]:
+    if "phash" in examples.frame:  # images: the file says more than a row number
+        return [examples.frame["input"].iloc[int(p)] for p in list(positions)[:SHOW]]
     rows = examples.frame["row"]
     return [describe_row(examples.source, int(rows.iloc[int(p)])) for p in list(positions)[:SHOW]]
 
@@ -164,9 +172,9 @@ def _near_duplicates(examples: Examples, keys: pd.Series, findings, seed: int) -
         )
 
 
-def _leakage(train: Examples, other: Examples, split: str, findings, seed: int) -> None:
-    train_keys = duplicate_key(train.frame["input"])
-    other_keys = duplicate_key(other.frame["input"])
+def _leakage(train: Examples, other: Examples, split: str, findings, seed: int, text: bool):
+    train_keys = example_keys(train.frame)
+    other_keys = example_keys(other.frame)
     exact = other_keys.isin(set(train_keys))
     if exact.any():
         findings.append(
@@ -179,6 +187,8 @@ def _leakage(train: Examples, other: Examples, split: str, findings, seed: int) 
                 _rows(other, exact[exact].index),
             )
         )
+    if not text:
+        return
     rest = other_keys[~exact]
     near = similar_across(train_keys.tolist(), rest.tolist(), seed=seed)
     if near:
@@ -191,6 +201,42 @@ def _leakage(train: Examples, other: Examples, split: str, findings, seed: int) 
                 _rows(other, [rest.index[i] for i, _, _ in near]),
             )
         )
+
+
+def _image_findings(examples: Examples, findings) -> None:
+    frame = examples.frame
+    pairs = near_duplicate_hashes(frame["phash"].tolist())
+    near = sorted({i for pair in pairs for i in pair})
+    if near:
+        findings.append(
+            Finding(
+                "near duplicates",
+                "warning",
+                f"{len(near)} image(s) look almost the same as another (perceptual hash): "
+                "resized or re-encoded copies can straddle train and test",
+                "remove the copies, or keep related images together with --data.group_column",
+                _rows(examples, near),
+            )
+        )
+    for column, message, fix in (
+        ("small", "are smaller than 32 pixels on a side", "they are upscaled; use larger images"),
+        (
+            "blurry",
+            "are very blurry (low variance of the Laplacian)",
+            "check they show what their label says; they are kept",
+        ),
+    ):
+        flagged = frame.index[frame[column]]
+        if len(flagged):
+            findings.append(
+                Finding(
+                    column,
+                    "warning",
+                    f"{len(flagged)} image(s) {message}",
+                    fix,
+                    _rows(examples, flagged),
+                )
+            )
 
 
 def _agreement(table: pd.DataFrame, frame: pd.DataFrame, findings, examples) -> dict:

@@ -25,11 +25,13 @@ def format_text(report: dict) -> str:
     if report.get("held_out"):
         given = report["held_out"].items()
         lines.append("  your own splits: " + ", ".join(f"{k} {v} rows" for k, v in given))
-    chars = report["chars"]
-    lines.append(
-        f"  text length: characters p50 {chars['p50']}, p90 {chars['p90']}, max {chars['max']}"
-        + (f"; Chinese {report['chinese_share']:.0%}" if "chinese_share" in report else "")
-    )
+    if "chars" in report:
+        chars = report["chars"]
+        lines.append(
+            f"  text length: characters p50 {chars['p50']}, p90 {chars['p90']}, "
+            f"max {chars['max']}"
+            + (f"; Chinese {report['chinese_share']:.0%}" if "chinese_share" in report else "")
+        )
     if "tokens" in report:
         tokens = report["tokens"]
         lines.append(

@@ -14,7 +14,10 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb, or a scan to shrink
-BLUR_VARIANCE = 30.0  # Laplacian variance below this (on a 256-px grey copy) is "very blurry"
+# Variance of the Laplacian below this (on a grey copy at most 256 px) is "very blurry": the usual
+# threshold of 100 for 8-bit images. Measured: sharp textile photos 3,900 to 5,600; a noise
+# texture blurred with a Gaussian of radius 8 about 1.
+BLUR_VARIANCE = 100.0
 
 
 def is_image(path: Path) -> bool:
@@ -49,7 +52,7 @@ def scan_images(paths: list[str], min_side: int = 32) -> ImageScan:
     """Open every image once: sort out what cannot be used, measure what can."""
     import warnings
 
-    from PIL import Image, ImageFilter, ImageStat
+    from PIL import Image
 
     scan = ImageScan()
     for position, path in enumerate(paths):
@@ -75,22 +78,33 @@ def scan_images(paths: list[str], min_side: int = 32) -> ImageScan:
         scan.hashes.append(difference_hash(grey))
         if min(image.size) < min_side:
             scan.small.append(position)
-        grey.thumbnail((256, 256))
-        edges = grey.filter(ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1))
-        if ImageStat.Stat(edges).var[0] < BLUR_VARIANCE:
+        if laplacian_variance(grey) < BLUR_VARIANCE:
             scan.blurry.append(position)
     return scan
 
 
+def laplacian_variance(grey) -> float:
+    """Sharpness: variance of the 4-neighbour Laplacian of a grey copy at most 256 px."""
+    import numpy as np
+
+    small = grey.copy()
+    small.thumbnail((256, 256))
+    a = np.asarray(small, dtype=np.float32)
+    if min(a.shape) < 3:
+        return 0.0
+    lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4 * a[1:-1, 1:-1]
+    return float(lap.var())
+
+
 def difference_hash(grey) -> int:
     """64-bit dHash: is each pixel brighter than its right neighbour, on a 9x8 thumbnail."""
+    import numpy as np
     from PIL import Image
 
-    pixels = list(grey.resize((9, 8), Image.Resampling.LANCZOS).getdata())
+    pixels = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
     bits = 0
-    for row in range(8):
-        for col in range(8):
-            bits = (bits << 1) | (pixels[row * 9 + col] > pixels[row * 9 + col + 1])
+    for brighter in (pixels[:, :-1] > pixels[:, 1:]).flatten().tolist():
+        bits = (bits << 1) | brighter
     return bits
 
 

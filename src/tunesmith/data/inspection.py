@@ -18,7 +18,11 @@ def inspect_data(cfg: RunConfig) -> dict:
             tables[split] = read_table(path, f"--data.{split}_file", options)
             sources[split] = path
     task = tasks.get(cfg.task or tasks.detect(tables["train"]))
-    columns = {"text": options.text_column, "label": options.label_column}
+    columns = {
+        "text": options.text_column,
+        "image": options.image_column,
+        "label": options.label_column,
+    }
     examples = task.prepare(tables["train"], options.path, columns, options)
     held_out = {
         split: task.prepare(tables[split], sources[split], examples.columns, options)
@@ -29,6 +33,9 @@ def inspect_data(cfg: RunConfig) -> dict:
     report |= diagnose(task, examples, held_out, options, tables["train"], cfg.train.seed)
     report["held_out"] = {split: len(ex) for split, ex in held_out.items()}
     texts = task.texts(examples)
+    if not texts:  # images
+        report["model"] = cfg.model or task.default_model
+        return report
     from tunesmith.models.vocabulary import chinese_share, choose_model
 
     report["chinese_share"] = round(chinese_share(texts), 3)

@@ -7,7 +7,7 @@ supply is made after de-duplication, so only user-supplied val/test files can le
 from __future__ import annotations
 
 from tunesmith.console import info
-from tunesmith.data.clean import drop_duplicates, duplicate_key
+from tunesmith.data.clean import drop_duplicates, example_keys
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples
@@ -20,7 +20,7 @@ def deduplicated(examples: Examples, options=None) -> Examples:
 
 def shared_inputs(train: Examples, held_out: Examples):
     """A boolean mask over `train`: rows whose input also appears in `held_out`."""
-    return duplicate_key(train.frame["input"]).isin(set(duplicate_key(held_out.frame["input"])))
+    return example_keys(train.frame).isin(set(example_keys(held_out.frame)))
 
 
 def check_leakage(train: Examples, held_out: Examples, split: str, mode: str) -> Examples:

@@ -15,6 +15,7 @@ def write_model_card(
     metrics: dict,
     headline: dict[str, float],
     summary: dict,
+    usage: str,
 ) -> Path:
     scores = "\n".join(f"| {name} | {value:.4f} |" for name, value in headline.items())
     rows = "\n".join(
@@ -49,17 +50,13 @@ Held-out test split of {metrics["count"]} examples, never used for training or m
 {facts}
 
 ## Use it
-With transformers alone:
-```python
-from transformers import pipeline
-classify = pipeline("{pipeline_tag}", model="path/to/this/folder")
-classify("your text here")
-```
+{usage}
+
 With tunesmith:
 ```python
 import tunesmith
 model = tunesmith.load("path/to/this/folder")
-model.predict(["your text here"])
+model.predict(["your input here"])
 ```
 See `report.html` beside this file for plots and the model's most confident mistakes.
 """

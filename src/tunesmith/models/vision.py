@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tunesmith.errors import TunesmithError
+from tunesmith.models.catalog import TORCHVISION_MODELS
 from tunesmith.packaged import package_path
 
 MODEL_FILE = "image_model.json"
@@ -146,7 +147,7 @@ def _torchvision(name: str):
 
 
 def is_torchvision(name: str) -> bool:
-    return name.lower() in BUILDERS or name.startswith("torchvision/")
+    return name.lower() in TORCHVISION_MODELS or name.startswith("torchvision/")
 
 
 def build_torchvision(name: str, labels: list[str]):
@@ -234,9 +235,12 @@ def preprocessing_of(processor, labels: list[str]) -> Preprocessing:
     """Crop size, resize size, mean and std from a Hugging Face image processor."""
 
     def side(value) -> int | None:
-        if isinstance(value, dict):
-            value = value.get("height") or value.get("shortest_edge")
-        return int(value) if value else None
+        """224, {"height": 224, ...} or a SizeDict (transformers 5) -> 224."""
+        if value is None or isinstance(value, int):
+            return value
+        get = value.get if isinstance(value, dict) else lambda key: getattr(value, key, None)
+        found = get("height") or get("shortest_edge")
+        return int(found) if found else None
 
     size = side(getattr(processor, "crop_size", None)) or side(processor.size) or 224
     resize = side(processor.size) or size

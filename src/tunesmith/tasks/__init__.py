@@ -6,6 +6,7 @@ import inspect
 
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.image_classification import ImageClassification, looks_like_image_column
 from tunesmith.tasks.text_classification import TextClassification
 from tunesmith.tasks.token_classification import TokenClassification
 
@@ -38,12 +39,16 @@ def names() -> list[str]:
 
 
 def detect(table) -> str:
-    """The task a table asks for: lists of tokens/tags or entity spans mean NER."""
+    """The task a table asks for: lists of tokens/tags or entity spans mean NER; a column of
+    image paths means image classification."""
     first = table.iloc[0] if len(table) else {}
     if any(isinstance(first[c], list) for c in table.columns):
         return "ner"
+    if any(looks_like_image_column(table[c]) for c in table.columns):
+        return "image-classification"
     return DEFAULT
 
 
 register(TextClassification())
 register(TokenClassification())
+register(ImageClassification())

@@ -38,6 +38,7 @@ class Task(ABC):
     default_model: str
     input_kind: str  # what predict() takes: "text", later "image", ...
     cleans_inputs: bool = False  # predict() gets texts cleaned as the training texts were
+    group_by_length: bool = True  # batches of similar length (dynamic padding pays off)
     pipeline_tag: str  # the transformers pipeline that serves a saved run of this task
     metric: str  # the validation metric that picks the best epoch (without "eval_")
     epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
@@ -47,6 +48,33 @@ class Task(ABC):
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""
         return [x if isinstance(x, str) else " ".join(x) for x in examples.frame["input"][:limit]]
+
+    def freeze(self, model: Any, spec: str, train_rows: int) -> tuple[str, dict[str, int]]:
+        """Resolve `--train.freeze` (auto by data size), apply it, return (spec, counts)."""
+        from tunesmith.training.freezing import apply_freezing, resolve_freeze
+
+        spec = resolve_freeze(spec, train_rows)
+        return spec, apply_freezing(model, spec)
+
+    def default_learning_rate(self, model: Any, counts: dict[str, int]) -> float:
+        """Sized by the transformer body: an embedding table (96M of multilingual-e5-small's
+        118M parameters) says little about how large a step the network tolerates."""
+        from tunesmith.training.trainer import default_learning_rate
+
+        body = counts["total"] - model.get_input_embeddings().weight.numel()
+        return default_learning_rate(body) * self.learning_rate_scale
+
+    def plain_usage(self, run_dir: Path) -> str:
+        """How to load the saved run without tunesmith, for the model card (Markdown)."""
+        return f"""With transformers alone:
+```python
+from transformers import pipeline
+model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
+```"""
+
+    def mistake_gallery(self, mistakes: list[dict], out_dir: Path) -> dict[str, Path]:
+        """Pictures of the worst mistakes, for tasks whose inputs are pictures."""
+        return {}
 
     def stratify_key(self, examples: Examples) -> list[str] | None:
         """One value per example to stratify the split on, or None for a plain random split."""
@@ -92,8 +120,16 @@ class Task(ABC):
         """A fine-tuned model and processor from a finished run directory."""
 
     @abstractmethod
-    def encode(self, examples: Examples, processor: Any, labels: list[str], cfg: TrainConfig):
-        """Model inputs as a `datasets.Dataset` (with a `length` column for length grouping)."""
+    def encode(
+        self,
+        examples: Examples,
+        processor: Any,
+        labels: list[str],
+        cfg: TrainConfig,
+        training: bool = False,
+    ):
+        """Model inputs as a dataset (with a `length` column for length grouping); `training`
+        marks the split that gets augmentation, for tasks that augment."""
 
     @abstractmethod
     def collator(self, processor: Any):

@@ -134,7 +134,7 @@ class TextClassification(Task):
             AutoTokenizer.from_pretrained(run_dir),
         )
 
-    def encode(self, examples, processor, labels, cfg):
+    def encode(self, examples, processor, labels, cfg, training=False):
         from datasets import Dataset
 
         self.check_labels(examples, labels)
@@ -193,17 +193,16 @@ class TextClassification(Task):
                 out = model(**enc).logits.float().softmax(-1).cpu().tolist()
                 for i, row in zip(batch, out, strict=True):
                     probs[i] = row
-        answers = []
-        for row in probs:
-            best = max(range(len(row)), key=row.__getitem__)
-            answers.append(
-                {
-                    "label": labels[best],
-                    "score": row[best],
-                    "scores": dict(zip(labels, row, strict=True)),
-                }
-            )
-        return answers
+        return [self._answer(row, labels) for row in probs]
+
+    @staticmethod
+    def _answer(row: list[float], labels: list[str]) -> dict:
+        best = max(range(len(row)), key=row.__getitem__)
+        return {
+            "label": labels[best],
+            "score": row[best],
+            "scores": dict(zip(labels, row, strict=True)),
+        }
 
     def score(self, predictions, examples, labels):
         from tunesmith.evaluation.classification import full_metrics

@@ -233,7 +233,7 @@ class TokenClassification(Task):
             **kwargs,
         )
 
-    def encode(self, examples, processor, labels, cfg):
+    def encode(self, examples, processor, labels, cfg, training=False):
         from datasets import Dataset
 
         self.check_labels(examples, labels)

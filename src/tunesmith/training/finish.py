@@ -38,7 +38,8 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
             "epochs_run": trainer.state.epoch,
         },
     )
-    plots = task.plots(metrics, history, run.path)
+    mistakes = task.mistakes(predictions, test)
+    plots = task.plots(metrics, history, run.path) | task.mistake_gallery(mistakes, run.path)
     sizes = "/".join(str(len(data.splits[name])) for name in ("train", "val", "test"))
     summary = {
         "base model": prepared.description,
@@ -61,7 +62,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         plots=plots,
         notes=data.notes,
         headline=task.headline(metrics),
-        mistakes=task.mistakes(predictions, test),
+        mistakes=mistakes,
         config_yaml=(run / CONFIG).read_text(encoding="utf-8"),
     )
     write_model_card(
@@ -73,6 +74,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         metrics=metrics,
         headline=task.headline(metrics),
         summary=summary,
+        usage=task.plain_usage(run.path),
     )
     run.finish(  # the manifest, last: only now does the run look finished
         {

@@ -69,7 +69,11 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
         cfg.task = tasks.detect(tables["train"])
         info(f"Task: {cfg.task} (detected from the data; set it with --task).")
     task = tasks.get(cfg.task)
-    columns = {"text": options.text_column, "label": options.label_column}
+    columns = {
+        "text": options.text_column,
+        "image": options.image_column,
+        "label": options.label_column,
+    }
     main = task.prepare(tables["train"], options.path, columns, options)
     # The main file's columns, so that detection cannot pick different ones in val/test.
     given = {
@@ -124,13 +128,11 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
 
     from tunesmith.console import quiet_libraries
     from tunesmith.models.vocabulary import check_vocabulary, choose_model
-    from tunesmith.training.freezing import apply_freezing, resolve_freeze
     from tunesmith.training.precision import fastest_attention, resolve_precision
-    from tunesmith.training.trainer import default_learning_rate
 
     texts = data.task.texts(data.splits["train"])
     if cfg.model is None:
-        cfg.model = choose_model(data.task, texts)
+        cfg.model = choose_model(data.task, texts) if texts else data.task.default_model
     source, description = resolve(cfg.model)
     quiet_libraries()
     set_seed(cfg.train.seed)  # before the model, so the new head starts the same every time
@@ -147,31 +149,27 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
         if cfg.train.freeze == "auto":
             cfg.train.freeze = "none"  # the new embedding rows must learn
     auto_freeze = cfg.train.freeze == "auto"
-    cfg.train.freeze = resolve_freeze(cfg.train.freeze, len(data.splits["train"]))
-    counts = apply_freezing(model, cfg.train.freeze)
+    cfg.train.freeze, counts = data.task.freeze(model, cfg.train.freeze, len(data.splits["train"]))
     limit = getattr(processor, "model_max_length", None)
     if isinstance(limit, int) and limit < cfg.train.max_length:
         info(f"Max length lowered from {cfg.train.max_length} to {limit}, the model's limit.")
         cfg.train.max_length = limit
-    check_vocabulary(processor, texts, cfg.model, cfg.train.max_length, data.notes)
+    if texts:
+        check_vocabulary(processor, texts, cfg.model, cfg.train.max_length, data.notes)
     if cfg.train.metric == "auto":
         cfg.train.metric = data.task.metric
     if cfg.train.learning_rate is None:
-        scale = data.task.learning_rate_scale
-        # Sized by the transformer body: an embedding table (96M of multilingual-e5-small's
-        # 118M parameters) says little about how large a step the network tolerates.
-        body = counts["total"] - model.get_input_embeddings().weight.numel()
-        cfg.train.learning_rate = default_learning_rate(body) * scale
+        cfg.train.learning_rate = data.task.default_learning_rate(model, counts)
     if cfg.train.epochs is None:
         cfg.train.epochs = default_epochs(data.task, len(data.splits["train"]), cfg)
     precision = resolve_precision(cfg.train.precision)
     attention = fastest_attention(precision)
-    if attention:
+    if attention and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation(attention)
     info(f"Model: {description}.")
     info(
         f"{counts['trainable'] / 1e6:.1f}M of {counts['total'] / 1e6:.1f}M parameters trainable "
-        f"(frozen: {cfg.train.freeze}{' (auto: small data)' if auto_freeze else ''}); new head "
+        f"(frozen: {cfg.train.freeze}{', chosen by data size' if auto_freeze else ''}); new head "
         f"for {len(data.labels)} labels: {', '.join(data.labels[:10])}"
         f"{' ...' if len(data.labels) > 10 else ''}."
     )
@@ -227,13 +225,20 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     from tunesmith.training.trainer import build_trainer
 
     sizes = {name: len(ex) for name, ex in data.splits.items()}
+    size = (
+        f"max length {cfg.train.max_length}"
+        if task.input_kind == "text"
+        else f"{prepared.processor.size}px input"
+    )
     info(
         f"Rows: {sizes['train']} train, {sizes['val']} val, {sizes['test']} test. "
         f"lr {cfg.train.learning_rate:g}, batch {cfg.train.batch_size}, {cfg.train.epochs:g} "
-        f"epochs, {prepared.precision}, max length {cfg.train.max_length}."
+        f"epochs, {prepared.precision}, {size}."
     )
     encoded = {
-        name: task.encode(data.splits[name], prepared.processor, data.labels, cfg.train)
+        name: task.encode(
+            data.splits[name], prepared.processor, data.labels, cfg.train, name == "train"
+        )
         for name in ("train", "val")
     }
     weights = task.class_weights(encoded["train"], len(data.labels), cfg.train.class_weights)

@@ -90,7 +90,7 @@ def build_trainer(
         warmup_steps=cfg.warmup,  # a float below 1 is a share of all steps
         lr_scheduler_type="linear",
         optim="adamw_torch_fused",  # one kernel per step: 10% faster steps than adamw_torch on CPU
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy="group_by_length" if task.group_by_length else "random",
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=2,

@@ -1,0 +1,225 @@
+"""Image classification: one label per image, on torchvision CNNs/ViTs or any Hugging Face
+`AutoModelForImageClassification`.
+
+Labels, metrics, the report and answers are those of text classification (one label per
+input); what differs is the input: image paths, checked and decoded as the model expects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tunesmith.data.columns import LABEL_NAMES, by_name, check_column
+from tunesmith.data.images import IMAGE_SUFFIXES, scan_images
+from tunesmith.data.readers import describe_row
+from tunesmith.errors import TunesmithError
+from tunesmith.tasks.base import Examples
+from tunesmith.tasks.text_classification import TextClassification
+
+IMAGE_NAMES = ("image", "images", "img", "path", "filepath", "file_path", "file", "filename")
+IMAGE_NAMES += ("图片", "图像", "路径")
+SMALL_DATA_IMAGES = 500  # below this many training images, auto-freeze trains the head only
+
+
+def looks_like_image_column(values: pd.Series) -> bool:
+    sample = values.astype(str).head(50).str.lower()
+    return bool(len(sample)) and sample.map(lambda v: Path(v).suffix in IMAGE_SUFFIXES).mean() > 0.8
+
+
+def image_column(table: pd.DataFrame, given: str | None, source: str, flag: str) -> str:
+    if given:
+        check_column(table, given, flag, source)
+        return given
+    candidates = [c for c in table.columns if looks_like_image_column(table[c])]
+    named = by_name(candidates, IMAGE_NAMES)
+    if named or candidates:
+        return named or candidates[0]
+    raise TunesmithError(
+        f"no column of image paths (columns are: {', '.join(map(repr, table.columns))})",
+        where=source,
+        fix="name it with --data.image_column, or use a folder with one sub-folder per class",
+    )
+
+
+def resolve_paths(values: pd.Series, source: str) -> list[str]:
+    """Paths relative to the data file's folder (or the data folder), made absolute."""
+    base = Path(source) if Path(source).is_dir() else Path(source).parent
+    return [
+        str(p if (p := Path(v).expanduser()).is_absolute() else (base / p).resolve())
+        for v in values.astype(str)
+    ]
+
+
+class ImageClassification(TextClassification):
+    name = "image-classification"
+    default_model = "mobilenet-v2"
+    input_kind = "image"
+    pipeline_tag = "image-classification"
+    cleans_inputs = False
+    group_by_length = False
+    default_epochs = 5
+
+    def texts(self, examples, limit=2000):
+        return []
+
+    def prepare(self, table, source, columns, options=None):
+        flag = "--data.image_column"
+        image_col = image_column(table, columns.get("image"), source, flag)
+        label_col = columns.get("label")
+        if label_col:
+            check_column(table, label_col, "--data.label_column", source)
+        else:
+            others = [c for c in table.columns if c not in {image_col, "file"}]
+            label_col = by_name(others, LABEL_NAMES)
+            if not label_col:
+                raise TunesmithError(
+                    f"cannot tell which column holds the label (columns are: "
+                    f"{', '.join(map(repr, table.columns))})",
+                    where=source,
+                    fix="name it with --data.label_column",
+                )
+        paths = resolve_paths(table[image_col], source)
+        labels = table[label_col].astype(str).str.strip()
+        scan = scan_images(paths)
+        notes = [
+            f"Dropped {len(files)} image(s): {reason} (first: {files[0]})."
+            for reason, files in scan.dropped.items()
+        ]
+        if scan.converted:
+            notes.append(f"Converted {scan.converted} image(s) to RGB (greyscale, palette, alpha).")
+        keep = scan.keep
+        frame = pd.DataFrame(
+            {
+                "input": [paths[i] for i in keep],
+                "label": labels.iloc[keep].tolist(),
+                "row": table.index[keep],
+                "key": scan.digests,  # duplicates are the same bytes, under any name
+                "phash": scan.hashes,
+                "small": [i in set(scan.small) for i in keep],
+                "blurry": [i in set(scan.blurry) for i in keep],
+            }
+        )
+        unlabeled = frame["label"] == ""
+        if unlabeled.any():
+            notes.append(
+                f"Dropped {int(unlabeled.sum())} image(s) with no label (first: "
+                f"{describe_row(source, int(frame['row'][unlabeled].iloc[0]))})."
+            )
+            frame = frame[~unlabeled]
+        if frame.empty:
+            raise TunesmithError(
+                f"no usable images ({' '.join(notes) or 'none has a label'})",
+                where=source,
+                fix="check the image paths (relative to the data file) and the files",
+            )
+        return Examples(
+            frame.reset_index(drop=True), source, {"image": image_col, "label": label_col}, notes
+        )
+
+    def load_model(self, source, labels, flag_value):
+        from tunesmith.models import vision
+
+        if vision.is_torchvision(flag_value):
+            return vision.build_torchvision(flag_value, labels)
+        return vision.load_hf(source, labels, flag_value)
+
+    def load_trained(self, run_dir):
+        from tunesmith.models import vision
+
+        prep = vision.Preprocessing.load(run_dir)
+        if not prep.architecture:
+            from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+            processor = AutoImageProcessor.from_pretrained(run_dir)
+            model = AutoModelForImageClassification.from_pretrained(run_dir)
+            return model, vision.preprocessing_of(processor, prep.labels)
+        from safetensors.torch import load_file
+
+        model = vision.rebuild_torchvision(prep)
+        model.load_state_dict(load_file(Path(run_dir) / "model.safetensors"))
+        return model, prep
+
+    def freeze(self, model, spec, train_rows):
+        """auto: the head only (a linear probe) under 500 training images, else everything."""
+        from tunesmith.models.vision import head_parameters
+
+        if spec == "auto":
+            spec = "head" if train_rows < SMALL_DATA_IMAGES else "none"
+        if spec not in {"none", "head"}:
+            raise TunesmithError(
+                f"image models take --train.freeze none|head|auto, not {spec!r}",
+                where=f"--train.freeze {spec}",
+                fix="use head (train only the new classifier) or none",
+            )
+        head = head_parameters(model)
+        for p in model.parameters():
+            p.requires_grad = spec == "none" or id(p) in head
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return spec, {"total": total, "trainable": trainable}
+
+    def default_learning_rate(self, model, counts):
+        # Measured on the textile images (MobileNetV2): see the README's image section.
+        return 1e-3 if counts["trainable"] < counts["total"] / 2 else 3e-4
+
+    def encode(self, examples, processor, labels, cfg, training=False):
+        from tunesmith.data.image_dataset import ImageDataset
+
+        self.check_labels(examples, labels)
+        index = {name: i for i, name in enumerate(labels)}
+        ids = [index[x] for x in examples.frame["label"]]
+        return ImageDataset(list(examples.frame["input"]), ids, processor, training, cfg.augment)
+
+    def collator(self, processor):
+        from tunesmith.data.image_dataset import collate
+
+        return collate
+
+    def class_weights(self, train_dataset, num_labels, mode):
+        from tunesmith.training.trainer import balanced_weights
+
+        return balanced_weights(train_dataset.labels, num_labels, mode)
+
+    def predict(self, model, processor, inputs, labels, max_length, batch_size=64):
+        import torch
+
+        from tunesmith.data.image_dataset import decode, transforms_for
+
+        transform = transforms_for(processor, training=False)
+        model.eval()
+        device = next(model.parameters()).device
+        probs = []
+        with torch.inference_mode():
+            for start in range(0, len(inputs), batch_size):
+                batch = torch.stack(
+                    [transform(decode(x, processor)) for x in inputs[start : start + batch_size]]
+                ).to(device)
+                out = model(pixel_values=batch.contiguous(memory_format=torch.channels_last))
+                probs += out["logits"].float().softmax(-1).cpu().tolist()
+        return [self._answer(row, labels) for row in probs]
+
+    def plain_usage(self, run_dir):
+        from tunesmith.models.vision import Preprocessing
+
+        prep = Preprocessing.load(run_dir)
+        if not prep.architecture:
+            return super().plain_usage(run_dir)
+        return f"""With torchvision and safetensors alone (preprocessing in image_model.json:
+resize {prep.resize}, centre crop {prep.size}, mean {list(prep.mean)}, std {list(prep.std)}):
+```python
+import json, torchvision
+from safetensors.torch import load_file
+info = json.load(open("image_model.json"))
+net = torchvision.models.get_model(info["architecture"], num_classes=len(info["labels"]))
+state = load_file("model.safetensors")
+net.load_state_dict({{k.removeprefix("net."): v for k, v in state.items()}})
+```"""
+
+    def mistake_gallery(self, mistakes, out_dir):
+        if not mistakes:
+            return {}
+        from tunesmith.evaluation.plots import image_gallery
+
+        return {"Most confident mistakes (test)": image_gallery(mistakes, out_dir)}

@@ -1,0 +1,111 @@
+"""Image classification on a tiny random ViT: folders and CSV in, bad images sorted out, the
+run reloads, predicts files and folders, and loads with transformers alone."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import write_images
+
+import tunesmith
+from tunesmith.cli import main
+
+
+def image_settings(model_dir, out, **train):
+    return {
+        "model": str(model_dir),
+        "out": str(out),
+        "train": {
+            "epochs": 6,
+            "learning_rate": 3e-3,
+            "batch_size": 8,
+            "precision": "fp32",
+            "freeze": "none",
+            **train,
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_vit_dir):
+    root = write_images(tmp_path_factory.mktemp("photos") / "photos")
+    (root / "red" / "not_an_image.jpg").write_text("hello")  # a text file named .jpg
+    jpeg = root / "green" / "truncated.jpg"
+    shutil.copy(root / "green" / "0.png", jpeg.with_suffix(".png.tmp"))
+    from PIL import Image
+
+    Image.open(jpeg.with_suffix(".png.tmp")).save(jpeg, quality=90)
+    jpeg.write_bytes(jpeg.read_bytes()[:300])  # cut short
+    jpeg.with_suffix(".png.tmp").unlink()
+    shutil.copy(root / "blue" / "1.png", root / "blue" / "copy_of_1.png")  # same bytes
+    out = tmp_path_factory.mktemp("runs") / "photos"
+    model = tunesmith.train(root, **image_settings(tiny_vit_dir, out))
+    return root, model
+
+
+def test_trains_on_class_folders_and_sorts_out_bad_images(trained, capsys):
+    root, model = trained
+    assert model.task.name == "image-classification"
+    assert model.metrics["test"]["accuracy"] >= 0.8, model.metrics["test"]
+    report = (model.path / "report.html").read_text()
+    assert "Dropped 1 image(s): unreadable" in report
+    assert "Dropped 1 image(s): truncated" in report
+    assert "exact duplicate" in report  # the copy of blue/1.png
+    assert (model.path / "image_model.json").is_file()
+
+
+def test_reloads_and_predicts_images_and_folders(trained, tmp_path, capsys):
+    root, model = trained
+    again = tunesmith.load(model.path)
+    answer = again.predict(str(root / "red" / "3.png"))
+    assert answer["label"] == "red" and 0 < answer["score"] <= 1
+    out = tmp_path / "predictions.csv"
+    assert (
+        main(["predict", str(model.path), "--input", str(root / "blue"), "--output", str(out)]) == 0
+    )
+    table = pd.read_csv(out)
+    assert set(table.columns) >= {"image", "predicted_label", "score"}
+    assert (table["predicted_label"] == "blue").mean() >= 0.8
+
+
+def test_saved_run_loads_with_transformers_alone(trained):
+    from PIL import Image
+    from transformers import pipeline
+
+    root, model = trained
+    classify = pipeline("image-classification", model=str(model.path))
+    best = classify(Image.open(root / "green" / "2.png"))[0]
+    assert best["label"] == "green"
+
+
+def test_csv_with_relative_image_paths(trained, tmp_path, tiny_vit_dir):
+    root, _ = trained
+    rows = [
+        {"path": f"photos/{p.parent.name}/{p.name}", "label": p.parent.name}
+        for p in sorted(root.glob("*/[0-9]*.png"))
+    ]
+    shutil.copytree(root, tmp_path / "photos")
+    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    model = tunesmith.train(
+        tmp_path / "labels.csv", **image_settings(tiny_vit_dir, tmp_path / "run", epochs=1)
+    )
+    assert model.manifest["columns"] == {"image": "path", "label": "label"}
+
+
+def test_doctor_flags_near_duplicate_and_blurry_images(tmp_path, capsys):
+    from PIL import Image, ImageFilter
+
+    root = write_images(tmp_path / "photos", per_class=6, size=64)
+    source = Image.open(root / "red" / "0.png")
+    source.resize((60, 60)).save(root / "red" / "resized.png")  # a near copy
+    source.filter(ImageFilter.GaussianBlur(8)).save(root / "red" / "blurred.png")
+    assert main(["inspect", str(root), "--json", "--report", str(tmp_path / "r")]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    checks = {f["check"]: f for f in report["findings"]}
+    assert report["task"] == "image-classification"
+    near = sorted(Path(row).name for row in checks["near duplicates"]["rows"])
+    assert near == ["0.png", "resized.png"]
+    assert [Path(row).name for row in checks["blurry"]["rows"]] == ["blurred.png"]
