@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner test test-fast lint bench bench-ner bench-chinese bench-data clean
+.PHONY: install demo demo-ner demo-image test test-fast lint bench bench-ner bench-chinese bench-data bench-image clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(STAMP)
 
 demo-ner: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/ner_demo.py
+
+demo-image: $(STAMP)
+	$(RUN_OFFLINE) $(PY) examples/image_demo.py
 
 test: $(STAMP)
 	$(RUN_OFFLINE) $(PY) -m pytest -q
@@ -40,6 +43,9 @@ bench-ner: $(STAMP)
 
 bench-chinese: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/chinese_models.py
+
+bench-image: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/image_vs_torchvision_script.py
 
 bench-data: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/large_csv.py

