@@ -109,3 +109,48 @@ def test_doctor_flags_near_duplicate_and_blurry_images(tmp_path, capsys):
     near = sorted(Path(row).name for row in checks["near duplicates"]["rows"])
     assert near == ["0.png", "resized.png"]
     assert [Path(row).name for row in checks["blurry"]["rows"]] == ["blurred.png"]
+
+
+def test_label_studio_image_export_finds_images_beside_it(tmp_path):
+    import json
+
+    from tunesmith.data.readers import read_table
+    from tunesmith.tasks import get
+
+    root = write_images(tmp_path / "classes", per_class=2)
+    media = tmp_path / "media"  # what a user downloads from Label Studio: flat files
+    media.mkdir()
+    tasks = []
+    for photo in sorted(root.glob("*/*.png")):
+        name = f"{photo.parent.name}_{photo.name}"
+        shutil.copy(photo, media / name)
+        choice = {"choices": [photo.parent.name]}
+        tasks.append(
+            {
+                "data": {"image": f"/data/upload/7/{name}"},
+                "annotations": [{"result": [{"type": "choices", "value": choice}]}],
+            }
+        )
+    export = media / "export.json"
+    export.write_text(json.dumps(tasks))
+    table = read_table(export)
+    examples = get("image-classification").prepare(table, str(export), {})
+    assert len(examples) == 6
+    assert sorted(set(examples.frame["label"])) == ["blue", "green", "red"]
+
+
+def test_discriminative_learning_rate_trains_the_backbone_slower(tiny_vit_dir, tmp_path):
+    from tunesmith.config import TrainConfig
+    from tunesmith.tasks import get
+
+    task = get("image-classification")
+    model, _ = task.load_model(str(tiny_vit_dir), ["a", "b"], str(tiny_vit_dir))
+    groups = task.parameter_groups(model, TrainConfig(learning_rate=1e-3, backbone_lr_scale=0.1))
+    rates = sorted({round(g["lr"], 8) for g in groups})
+    assert rates == [1e-4, 1e-3]
+    head = [g for g in groups if g["lr"] == 1e-3]
+    assert sum(p.numel() for g in head for p in g["params"]) == 32 * 2 + 2  # the new head
+    assert task.parameter_groups(model, TrainConfig()) is None  # default: one rate
+    root = write_images(tmp_path / "photos", per_class=10)
+    settings = image_settings(tiny_vit_dir, tmp_path / "run", epochs=1, backbone_lr_scale=0.1)
+    assert tunesmith.train(root, **settings).metrics["test"]["count"] > 0

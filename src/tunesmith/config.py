@@ -127,6 +127,13 @@ class TrainConfig(_Group):
         description="add the data's frequent unknown characters/words to the tokenizer and "
         "train their new embeddings (for text the model's vocabulary does not cover)",
     )
+    backbone_lr_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="images: learning rate of the pretrained layers as a share of the new "
+        "head's (e.g. 0.1: a discriminative learning rate)",
+    )
     augment: Literal["basic", "trivial", "randaugment", "none"] = Field(
         "basic",
         description="images: training augmentation (basic: random resized crop, flip, colour "

@@ -72,6 +72,11 @@ from transformers import pipeline
 model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
 ```"""
 
+    def parameter_groups(self, model: Any, cfg: TrainConfig) -> list[dict] | None:
+        """Optimizer parameter groups with their own learning rates, or None for the Trainer's
+        single learning rate."""
+        return None
+
     def mistake_gallery(self, mistakes: list[dict], out_dir: Path) -> dict[str, Path]:
         """Pictures of the worst mistakes, for tasks whose inputs are pictures."""
         return {}

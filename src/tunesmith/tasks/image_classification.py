@@ -44,12 +44,20 @@ def image_column(table: pd.DataFrame, given: str | None, source: str, flag: str)
 
 
 def resolve_paths(values: pd.Series, source: str) -> list[str]:
-    """Paths relative to the data file's folder (or the data folder), made absolute."""
+    """Paths relative to the data file's folder (or the data folder), made absolute.
+
+    A path that does not exist as written is also looked for under the data file's folder and
+    by its file name there: Label Studio exports say `/data/upload/3/cat.jpg` for an image that
+    the user keeps beside the export."""
     base = Path(source) if Path(source).is_dir() else Path(source).parent
-    return [
-        str(p if (p := Path(v).expanduser()).is_absolute() else (base / p).resolve())
-        for v in values.astype(str)
-    ]
+    out = []
+    for value in values.astype(str):
+        path = Path(value.split("?")[0]).expanduser()
+        candidates = [path if path.is_absolute() else base / path]
+        candidates += [base / str(path).lstrip("/"), base / path.name]
+        found = next((c for c in candidates if c.is_file()), candidates[0])
+        out.append(str(found.resolve()))
+    return out
 
 
 class ImageClassification(TextClassification):
@@ -163,6 +171,27 @@ class ImageClassification(TextClassification):
     def default_learning_rate(self, model, counts):
         # Measured on the textile images (MobileNetV2): see the README's image section.
         return 1e-3 if counts["trainable"] < counts["total"] / 2 else 3e-4
+
+    def parameter_groups(self, model, cfg):
+        """The new head at the learning rate, the pretrained layers at a share of it; no weight
+        decay on biases and normalisation weights (as the Trainer does)."""
+        if cfg.backbone_lr_scale == 1.0:
+            return None
+        from tunesmith.models.vision import head_parameters
+
+        head = head_parameters(model)
+        groups: dict[tuple[bool, bool], list] = {}
+        for p in model.parameters():
+            if p.requires_grad:
+                groups.setdefault((id(p) in head, p.ndim > 1), []).append(p)
+        return [
+            {
+                "params": params,
+                "lr": cfg.learning_rate * (1.0 if is_head else cfg.backbone_lr_scale),
+                "weight_decay": cfg.weight_decay if decays else 0.0,
+            }
+            for (is_head, decays), params in groups.items()
+        ]
 
     def encode(self, examples, processor, labels, cfg, training=False):
         from tunesmith.data.image_dataset import ImageDataset

@@ -112,8 +112,13 @@ def build_trainer(
     callbacks = [EpochLine(cfg.epochs, task.epoch_metrics)]
     if cfg.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping))
+    optimizer = None
+    groups = task.parameter_groups(prepared.model, cfg)
+    if groups:  # the Trainer schedules every group's own learning rate alike
+        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
     trainer = Trainer(
         model=prepared.model,
+        optimizers=(optimizer, None),
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["val"],
