@@ -204,6 +204,39 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--json", action="store_true", help="print answers as JSON lines")
     predict.set_defaults(handler=cmd_predict)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="a REST API and a web page for a trained run",
+        description="Serve a run over HTTP: POST /v1/predict, GET /v1/model, GET /health, a page "
+        "to try the model at /, OpenAPI docs at /docs. Binds 127.0.0.1 unless --host says "
+        "otherwise. Requests arriving within --max-wait-ms are batched together.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tunesmith serve runs/bbc --port 8000\n  curl -X POST "
+        "localhost:8000/v1/predict -H 'content-type: application/json' -d '{\"inputs\": "
+        '["Shares fell sharply"]}\'',
+    )
+    serve.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--api-key",
+        help="require this key in the X-API-Key header (default: $TUNESMITH_API_KEY, or none)",
+    )
+    serve.add_argument(
+        "--max-batch", type=int, default=32, help="most inputs run together (default: 32)"
+    )
+    serve.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=5,
+        help="how long the first request of a batch waits for others (default: 5)",
+    )
+    serve.add_argument(
+        "--max-inputs", type=int, default=64, help="most inputs in one request (default: 64)"
+    )
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -269,6 +302,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load(args.run)
     inputs = args.text or [str(Path(p).resolve()) for p in args.image]
     print_answers(model.task, inputs, model.predict(inputs), as_json=args.json)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from tunesmith.serving.server import serve
+
+    serve(
+        args.run,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key or os.environ.get("TUNESMITH_API_KEY"),
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_inputs=args.max_inputs,
+    )
     return 0
 
 

@@ -1,0 +1,212 @@
+"""The REST service for a trained run: FastAPI on uvicorn, one model loaded once, requests
+micro-batched onto one inference thread, bounded inputs, optional API key, a web page at `/`.
+
+    POST /v1/predict          {"inputs": ["text", ...]}  or  {"images": ["<base64>", ...]}
+    POST /v1/predict/upload   multipart image files (image tasks)
+    GET  /v1/model            task, labels, test metrics, version
+    GET  /health              liveness, batches run
+    GET  /                    a page to try the model;  /docs  the OpenAPI docs
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from tunesmith.serving.batching import MicroBatcher
+
+PAGE = Path(__file__).with_name("page.html")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_inputs: int = 64
+    max_text_chars: int = 20_000
+    max_image_bytes: int = 8 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+
+class PredictRequest(BaseModel):
+    inputs: list[str] | None = Field(None, description="texts (text classification, NER)")
+    images: list[str] | None = Field(None, description="base64-encoded images (image tasks)")
+
+
+class PredictResponse(BaseModel):
+    outputs: list[dict[str, Any]] = Field(description="one answer per input, in input order")
+    model: str = Field(description="the run that answered (its creation time)")
+
+
+class ModelInfo(BaseModel):
+    task: str
+    labels: list[str]
+    base_model: str | None
+    test: dict[str, float]
+    version: str
+    tunesmith_version: str
+    input_kind: str
+    backend: str
+
+
+def create_app(
+    run_dir: str | Path,
+    *,
+    api_key: str | None = None,
+    limits: Limits = Limits(),
+    max_batch: int = 32,
+    max_wait_ms: float = 5,
+    model: Any = None,
+) -> FastAPI:
+    """The service for `run_dir` (or an already loaded `model` with `predict`)."""
+    if model is None:
+        from tunesmith.api import load
+
+        model = load(run_dir)
+    manifest = model.manifest
+    batcher = MicroBatcher(model.predict, max_batch=max_batch, max_wait_ms=max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title=f"tunesmith: {manifest['task']}",
+        description=f"Model trained from {manifest.get('base_model')}; see /v1/model.",
+        lifespan=lifespan,
+    )
+    app.state.batcher = batcher
+
+    def check_key(request: Request) -> None:
+        if not api_key:
+            return
+        given = request.headers.get("x-api-key") or request.headers.get("authorization", "")
+        given = given.removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise HTTPException(401, "missing or wrong API key: send the header X-API-Key")
+
+    @app.middleware("http")
+    async def bound_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limits.max_body_bytes:
+            return JSONResponse(
+                {"detail": f"request body over {limits.max_body_bytes} bytes; send fewer inputs"},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.exception_handler(Exception)
+    async def no_traceback(request: Request, exc: Exception):  # log-free, trace-free 500
+        return JSONResponse({"detail": "internal error while predicting"}, status_code=500)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "batches": batcher.batches}
+
+    @app.get("/v1/model", response_model=ModelInfo, dependencies=[Depends(check_key)])
+    async def model_info() -> ModelInfo:
+        return ModelInfo(
+            task=manifest["task"],
+            labels=model.labels,
+            base_model=manifest.get("base_model"),
+            test=manifest.get("test", {}),
+            version=manifest.get("created", "unknown"),
+            tunesmith_version=manifest.get("tunesmith_version", "unknown"),
+            input_kind=model.task.input_kind,
+            backend=getattr(model, "backend", "torch"),
+        )
+
+    def count_ok(n: int) -> None:
+        if n == 0:
+            raise HTTPException(422, "no inputs: send at least one")
+        if n > limits.max_inputs:
+            raise HTTPException(
+                413, f"too many inputs ({n} > {limits.max_inputs}); split them over requests"
+            )
+
+    async def answer(inputs: list) -> PredictResponse:
+        outputs = await batcher.run(inputs)
+        return PredictResponse(outputs=outputs, model=manifest.get("created", "unknown"))
+
+    @app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)])
+    async def predict(body: PredictRequest) -> PredictResponse:
+        if model.task.input_kind == "image":
+            if body.inputs is not None or body.images is None:
+                raise HTTPException(422, 'this model takes images: {"images": ["<base64>"]}')
+            count_ok(len(body.images))
+            return await answer([decode_image(b, i, limits) for i, b in enumerate(body.images)])
+        if body.images is not None or body.inputs is None:
+            raise HTTPException(422, 'this model takes texts: {"inputs": ["some text"]}')
+        count_ok(len(body.inputs))
+        for i, text in enumerate(body.inputs):
+            if len(text) > limits.max_text_chars:
+                raise HTTPException(
+                    413,
+                    f"inputs[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}",
+                )
+        return await answer(body.inputs)
+
+    @app.post(
+        "/v1/predict/upload", response_model=PredictResponse, dependencies=[Depends(check_key)]
+    )
+    async def predict_upload(files: Annotated[list[UploadFile], File()]) -> PredictResponse:
+        if model.task.input_kind != "image":
+            raise HTTPException(422, "uploads are for image models; send JSON to /v1/predict")
+        count_ok(len(files))
+        images = []
+        for i, upload in enumerate(files):
+            data = await upload.read(limits.max_image_bytes + 1)
+            images.append(open_image(data, f"files[{i}] ({upload.filename})", limits))
+        return await answer(images)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return PAGE.read_text(encoding="utf-8")
+
+    return app
+
+
+def decode_image(text: str, index: int, limits: Limits):
+    if "," in text[:100] and text.startswith("data:"):  # a data URL from a browser
+        text = text.split(",", 1)[1]
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(422, f"images[{index}] is not valid base64") from None
+    return open_image(data, f"images[{index}]", limits)
+
+
+def open_image(data: bytes, where: str, limits: Limits):
+    import warnings
+
+    from PIL import Image
+
+    if len(data) > limits.max_image_bytes:
+        raise HTTPException(413, f"{where} is over {limits.max_image_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > limits.max_image_pixels:
+                raise HTTPException(
+                    413,
+                    f"{where} has {image.width}x{image.height} pixels; the limit is "
+                    f"{limits.max_image_pixels:,}",
+                )
+            image.load()
+    except HTTPException:
+        raise
+    except Exception:
+        raise HTTPException(422, f"{where} is not a readable image (JPEG, PNG, ...)") from None
+    return image.convert("RGB")

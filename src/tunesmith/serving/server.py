@@ -1,0 +1,44 @@
+"""Run the service with uvicorn: threads sized to the machine, graceful shutdown (requests in
+flight finish), loopback by default."""
+
+from __future__ import annotations
+
+import os
+
+from tunesmith.console import info
+from tunesmith.errors import TunesmithError
+
+
+def serve(
+    run_dir: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    max_batch: int = 32,
+    max_wait_ms: float = 5,
+    max_inputs: int = 64,
+) -> None:
+    import torch
+    import uvicorn
+
+    from tunesmith.serving.app import Limits, create_app
+
+    if not 0 < port < 65536:
+        raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
+    # One inference thread does the work: give it every core; the event loop needs none.
+    torch.set_num_threads(os.cpu_count() or 1)
+    app = create_app(
+        run_dir,
+        api_key=api_key,
+        limits=Limits(max_inputs=max_inputs),
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+    )
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        info(
+            f"Listening on {host}: reachable from other machines"
+            + ("." if api_key else " without an API key (--api-key).")
+        )
+    info(f"Serving {run_dir} at http://{host}:{port}/ (API docs: /docs). Ctrl-C stops.")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

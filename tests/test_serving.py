@@ -1,0 +1,186 @@
+"""The REST service: every task, schemas and limits, API key, micro-batching on a real loopback
+server, and the web page in headless Chromium."""
+
+import base64
+import io
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import fast_settings, make_ner_sentences, make_rows, write_conll, write_images
+from fastapi.testclient import TestClient
+
+import tunesmith
+from tunesmith.serving.app import Limits, create_app
+
+ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory, tiny_model_dir):
+    folder = tmp_path_factory.mktemp("serve-text")
+    pd.DataFrame(make_rows(30)).to_csv(folder / "d.csv", index=False)
+    return tunesmith.train(folder / "d.csv", **fast_settings(tiny_model_dir, folder / "run"))
+
+
+@pytest.fixture()
+def client(text_run):
+    with TestClient(create_app(text_run.path, limits=Limits(max_inputs=4, max_text_chars=500))) as c:
+        yield c
+
+
+def test_predict_texts_in_order_with_the_models_answers(client, text_run):
+    texts = [make_rows(2, seed=5)[i]["text"] for i in range(3)]
+    response = client.post("/v1/predict", json={"inputs": texts})
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert [o["label"] for o in outputs] == [a["label"] for a in text_run.predict(texts)]
+    info = client.get("/v1/model").json()
+    assert info["task"] == "text-classification" and info["labels"] == text_run.labels
+    assert client.get("/health").json()["status"] == "ok"
+    assert "tunesmith" in client.get("/").text and client.get("/openapi.json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        ({"inputs": []}, 422, "no inputs"),
+        ({"inputs": ["a"] * 5}, 413, "too many inputs (5 > 4)"),
+        ({"inputs": ["x" * 501]}, 413, "inputs[0] has 501 characters"),
+        ({"images": ["aGVsbG8="]}, 422, "this model takes texts"),
+        ({"inputs": "not a list"}, 422, "list"),
+    ],
+)
+def test_bad_requests_get_4xx_with_a_clear_message(client, body, status, words):
+    response = client.post("/v1/predict", json=body)
+    assert response.status_code == status
+    assert words in json.dumps(response.json())
+    assert "Traceback" not in response.text
+
+
+def test_oversized_body_is_refused_before_reading(text_run):
+    app = create_app(text_run.path, limits=Limits(max_body_bytes=100))
+    with TestClient(app) as c:
+        response = c.post("/v1/predict", json={"inputs": ["y" * 200]})
+    assert response.status_code == 413 and "request body over 100 bytes" in response.text
+
+
+def test_api_key_is_required_when_set(text_run):
+    with TestClient(create_app(text_run.path, api_key="s3cret")) as c:
+        assert c.post("/v1/predict", json={"inputs": ["goal"]}).status_code == 401
+        assert c.get("/v1/model", headers={"x-api-key": "wrong"}).status_code == 401
+        ok = c.post("/v1/predict", json={"inputs": ["goal"]}, headers={"x-api-key": "s3cret"})
+        assert ok.status_code == 200
+        assert c.get("/health").status_code == 200  # liveness stays open
+
+
+def test_ner_service_returns_entity_spans(tmp_path, tiny_model_dir):
+    data = write_conll(tmp_path / "n.conll", make_ner_sentences(80))
+    model = tunesmith.train(data, task="ner", **fast_settings(tiny_model_dir, tmp_path / "run"))
+    with TestClient(create_app(model.path)) as c:
+        text = " ".join(make_ner_sentences(1, seed=9)[0][0])
+        answer = c.post("/v1/predict", json={"inputs": [text]}).json()["outputs"][0]
+    assert answer == json.loads(json.dumps(model.predict(text)))
+    for entity in answer["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+
+
+def test_image_service_takes_base64_and_uploads(tmp_path, tiny_vit_dir):
+    root = write_images(tmp_path / "photos")
+    settings = fast_settings(tiny_vit_dir, tmp_path / "run", epochs=3)
+    settings["train"].pop("max_length")
+    model = tunesmith.train(root, **settings)
+    photo = (root / "red" / "1.png").read_bytes()
+    with TestClient(create_app(model.path, limits=Limits(max_image_pixels=10_000))) as c:
+        by_json = c.post("/v1/predict", json={"images": [base64.b64encode(photo).decode()]})
+        upload = c.post("/v1/predict/upload", files=[("files", ("1.png", photo, "image/png"))])
+        assert by_json.status_code == upload.status_code == 200, by_json.text
+        assert by_json.json()["outputs"] == upload.json()["outputs"]
+        assert (
+            by_json.json()["outputs"][0]["label"]
+            == model.predict(str(root / "red" / "1.png"))["label"]
+        )
+        bad = c.post("/v1/predict", json={"images": ["%%%"]})
+        assert bad.status_code == 422 and "not valid base64" in bad.text
+        text = base64.b64encode(b"plain text").decode()
+        assert "not a readable image" in c.post("/v1/predict", json={"images": [text]}).text
+        from PIL import Image
+
+        big = io.BytesIO()
+        Image.new("RGB", (200, 200)).save(big, format="PNG")
+        huge = c.post("/v1/predict", json={"images": [base64.b64encode(big.getvalue()).decode()]})
+        assert huge.status_code == 413 and "200x200 pixels" in huge.text
+
+
+@pytest.fixture()
+def live_server(text_run):
+    """A real uvicorn server on loopback, stopped after the test."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(text_run.path, max_wait_ms=20)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_concurrent_requests_are_batched_and_all_answered(live_server, text_run):
+    import httpx
+
+    url, app = live_server
+    texts = [row["text"] for row in make_rows(4, seed=3)]
+    expected = [a["label"] for a in text_run.predict(texts)]
+    results = [None] * len(texts)
+
+    def ask(i):
+        r = httpx.post(f"{url}/v1/predict", json={"inputs": [texts[i]]}, timeout=30)
+        results[i] = r.json()["outputs"][0]["label"]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == expected
+    assert app.state.batcher.batches < len(texts)  # some requests shared a batch
+
+
+def test_web_page_in_headless_chromium(live_server):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip(
+            "the browser test needs Debian's chromium: `sudo apt-get install -y chromium` "
+            "(.ci/run installs it, so CI runs this test)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    url, _ = live_server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#text-input:not([hidden])")
+        page.fill("#text", "goal match team striker")
+        page.click("#go")
+        label = page.wait_for_selector("#top-label", timeout=20_000).inner_text()
+        page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+        browser.close()
+    assert label in {"sport", "business", "tech"}
+    assert (ARTIFACTS / "serve_page.png").stat().st_size > 1000
