@@ -29,7 +29,9 @@ def text_run(tmp_path_factory, tiny_model_dir):
 
 @pytest.fixture()
 def client(text_run):
-    with TestClient(create_app(text_run.path, limits=Limits(max_inputs=4, max_text_chars=500))) as c:
+    with TestClient(
+        create_app(text_run.path, limits=Limits(max_inputs=4, max_text_chars=500))
+    ) as c:
         yield c
 
 
@@ -184,3 +186,32 @@ def test_web_page_in_headless_chromium(live_server):
         browser.close()
     assert label in {"sport", "business", "tech"}
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 1000
+
+
+def test_onnx_export_int8_parity_and_serving(text_run, capsys):
+    from tunesmith.cli import main
+
+    assert main(["export", str(text_run.path), "--format", "onnx", "--int8"]) == 0
+    err = capsys.readouterr().err
+    assert "Parity on the run's test split" in err and "onnx int8" in err
+    parity = json.loads((text_run.path / "onnx" / "parity.json").read_text())
+    backends = parity["backends"]
+    assert backends["onnx fp32"]["max_probability_difference"] < 1e-4
+    assert backends["onnx fp32"]["accuracy"] == backends["pytorch"]["accuracy"]
+    assert abs(backends["onnx int8"]["accuracy"] - backends["pytorch"]["accuracy"]) <= 0.2
+    onnx = tunesmith.load(text_run.path, backend="onnx")
+    assert onnx.backend == "onnx int8"
+    texts = [row["text"] for row in make_rows(3, seed=8)]
+    with TestClient(create_app(text_run.path, model=onnx)) as c:
+        assert c.get("/v1/model").json()["backend"] == "onnx int8"
+        served = c.post("/v1/predict", json={"inputs": texts}).json()["outputs"]
+    assert [s["label"] for s in served] == [a["label"] for a in onnx.predict(texts)]
+
+
+def test_onnx_backend_without_an_export_says_what_to_run(tmp_path, tiny_model_dir):
+    from tunesmith.errors import TunesmithError
+
+    pd.DataFrame(make_rows(12)).to_csv(tmp_path / "d.csv", index=False)
+    model = tunesmith.train(tmp_path / "d.csv", **fast_settings(tiny_model_dir, tmp_path / "r"))
+    with pytest.raises(TunesmithError, match="tunesmith export"):
+        tunesmith.load(model.path, backend="onnx")

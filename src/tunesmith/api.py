@@ -60,9 +60,10 @@ def train(
     return load(run_training(cfg, resume=resume, overwrite=overwrite))
 
 
-def load(run_dir: str | Path) -> Model:
-    """Load a finished run for prediction and evaluation."""
-    return Model(run_dir)
+def load(run_dir: str | Path, backend: str = "pytorch") -> Model:
+    """Load a finished run for prediction and evaluation; `backend="onnx"` runs the exported
+    ONNX model (int8 when it was exported with --int8)."""
+    return Model(run_dir, backend)
 
 
 def evaluate(run_dir: str | Path, data: str | Path, **columns: str | None) -> dict:
@@ -73,7 +74,7 @@ def evaluate(run_dir: str | Path, data: str | Path, **columns: str | None) -> di
 class Model:
     """A fine-tuned model from a run directory: `predict` answers, `evaluate` scores."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, backend: str = "pytorch"):
         from tunesmith import tasks
         from tunesmith.console import quiet_libraries
 
@@ -87,6 +88,24 @@ class Model:
         self.data_options = DataConfig.model_validate(saved.get("data") or {})
         quiet_libraries()
         self.model, self.processor = self.task.load_trained(self.path)
+        self.backend = "pytorch"
+        if backend == "onnx":
+            self._use_onnx()
+
+    def _use_onnx(self) -> None:
+        from tunesmith.errors import TunesmithError
+        from tunesmith.export.onnx import OnnxModule, onnx_folder
+
+        folder = onnx_folder(self.path)
+        for name, backend in (("model.int8.onnx", "onnx int8"), ("model.onnx", "onnx fp32")):
+            if (folder / name).is_file():
+                self.model, self.backend = OnnxModule(folder / name), backend
+                return
+        raise TunesmithError(
+            "this run has no ONNX export",
+            where=f"--backend onnx {self.path}",
+            fix=f"run `tunesmith export {self.path} --format onnx --int8` first",
+        )
 
     @property
     def metrics(self) -> dict:

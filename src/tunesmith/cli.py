@@ -236,7 +236,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-inputs", type=int, default=64, help="most inputs in one request (default: 64)"
     )
+    serve.add_argument(
+        "--backend",
+        choices=["pytorch", "onnx"],
+        default="pytorch",
+        help="onnx: the exported model (int8 if exported with --int8); see `tunesmith export`",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="export a run to ONNX (optionally int8) and check parity on its test split",
+        description="Write RUN/onnx/model.onnx (and model.int8.onnx with --int8), then predict "
+        "the run's test split with each backend and print accuracy, macro-F1 and the largest "
+        "probability difference against PyTorch (saved as RUN/onnx/parity.json).",
+    )
+    export.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
+    export.add_argument("--int8", action="store_true", help="also write a dynamic int8 model")
+    export.set_defaults(handler=cmd_export)
     return parser
 
 
@@ -305,6 +324,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tunesmith.export.onnx import export_onnx, onnx_folder
+
+    export_onnx(args.run, int8=args.int8)
+    print(f"Exported to {onnx_folder(args.run)} (parity.json beside the models).")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -318,6 +345,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
         max_inputs=args.max_inputs,
+        backend=args.backend,
     )
     return 0
 

@@ -124,7 +124,7 @@ def create_app(
             version=manifest.get("created", "unknown"),
             tunesmith_version=manifest.get("tunesmith_version", "unknown"),
             input_kind=model.task.input_kind,
-            backend=getattr(model, "backend", "torch"),
+            backend=model.backend,
         )
 
     def count_ok(n: int) -> None:

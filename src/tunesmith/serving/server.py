@@ -18,6 +18,7 @@ def serve(
     max_batch: int = 32,
     max_wait_ms: float = 5,
     max_inputs: int = 64,
+    backend: str = "pytorch",
 ) -> None:
     import torch
     import uvicorn
@@ -28,8 +29,11 @@ def serve(
         raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
     # One inference thread does the work: give it every core; the event loop needs none.
     torch.set_num_threads(os.cpu_count() or 1)
+    from tunesmith.api import load
+
     app = create_app(
         run_dir,
+        model=load(run_dir, backend),
         api_key=api_key,
         limits=Limits(max_inputs=max_inputs),
         max_batch=max_batch,

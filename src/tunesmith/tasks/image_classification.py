@@ -218,7 +218,7 @@ class ImageClassification(TextClassification):
 
         transform = transforms_for(processor, training=False)
         model.eval()
-        device = next(model.parameters()).device
+        device = getattr(model, "device", None) or next(model.parameters()).device
         probs = []
         with torch.inference_mode():
             for start in range(0, len(inputs), batch_size):
