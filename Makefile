@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-image test test-fast lint bench bench-ner bench-chinese bench-data bench-image clean
+.PHONY: install demo demo-ner demo-image test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-chinese: $(STAMP)
 
 bench-image: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/image_vs_torchvision_script.py
+
+bench-serve: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/serve_vs_pipeline.py
 
 bench-data: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/large_csv.py

@@ -2,6 +2,7 @@
 server, and the web page in headless Chromium."""
 
 import base64
+import contextlib
 import io
 import json
 import shutil
@@ -118,9 +119,9 @@ def test_image_service_takes_base64_and_uploads(tmp_path, tiny_vit_dir):
         assert huge.status_code == 413 and "200x200 pixels" in huge.text
 
 
-@pytest.fixture()
-def live_server(text_run):
-    """A real uvicorn server on loopback, stopped after the test."""
+@contextlib.contextmanager
+def serving(app):
+    """A real uvicorn server for `app` on a free loopback port, stopped afterwards."""
     import socket
 
     import uvicorn
@@ -128,7 +129,6 @@ def live_server(text_run):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(text_run.path, max_wait_ms=20)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -136,10 +136,19 @@ def live_server(text_run):
         if server.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.fixture()
+def live_server(text_run):
+    app = create_app(text_run.path, max_wait_ms=20)
+    with serving(app) as url:
+        yield url, app
 
 
 def test_concurrent_requests_are_batched_and_all_answered(live_server, text_run):
@@ -163,7 +172,8 @@ def test_concurrent_requests_are_batched_and_all_answered(live_server, text_run)
     assert app.state.batcher.batches < len(texts)  # some requests shared a batch
 
 
-def test_web_page_in_headless_chromium(live_server):
+@pytest.fixture()
+def browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip(
@@ -172,20 +182,57 @@ def test_web_page_in_headless_chromium(live_server):
         )
     from playwright.sync_api import sync_playwright
 
-    url, _ = live_server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def test_web_page_in_headless_chromium(live_server, browser):
+    url, _ = live_server
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_selector("#text-input:not([hidden])")
+    page.fill("#text", "goal match team striker")
+    page.click("#go")
+    label = page.wait_for_selector("#top-label", timeout=20_000).inner_text()
+    page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+    assert label in {"sport", "business", "tech"}
+    assert (ARTIFACTS / "serve_page.png").stat().st_size > 1000
+
+
+def test_web_page_highlights_entities_and_takes_images(
+    browser, tmp_path, tiny_model_dir, tiny_vit_dir
+):
+    data = write_conll(tmp_path / "n.conll", make_ner_sentences(120))
+    ner = tunesmith.train(data, task="ner", **fast_settings(tiny_model_dir, tmp_path / "ner"))
+    sentence = " ".join(make_ner_sentences(1, seed=4)[0][0])
+    expected = ner.predict(sentence)["entities"]
+    with serving(create_app(ner.path)) as url:
         page = browser.new_page()
         page.goto(url)
         page.wait_for_selector("#text-input:not([hidden])")
-        page.fill("#text", "goal match team striker")
+        page.fill("#text", sentence)
+        page.click("#go")
+        page.wait_for_selector("#entities", timeout=20_000)
+        marks = page.locator("mark.entity small").all_inner_texts()
+        page.screenshot(path=str(ARTIFACTS / "serve_ner_page.png"), full_page=True)
+    assert marks == [e["type"] for e in expected]
+    root = write_images(tmp_path / "photos")
+    settings = fast_settings(tiny_vit_dir, tmp_path / "img", epochs=3)
+    settings["train"].pop("max_length")
+    images = tunesmith.train(root, **settings)
+    with serving(create_app(images.path)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#image-input:not([hidden])")
+        page.set_input_files("#file", str(root / "blue" / "2.png"))
+        page.wait_for_selector("#preview:not([hidden])")
         page.click("#go")
         label = page.wait_for_selector("#top-label", timeout=20_000).inner_text()
-        page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
-        browser.close()
-    assert label in {"sport", "business", "tech"}
-    assert (ARTIFACTS / "serve_page.png").stat().st_size > 1000
+        page.screenshot(path=str(ARTIFACTS / "serve_image_page.png"), full_page=True)
+    assert label == images.predict(str(root / "blue" / "2.png"))["label"]
 
 
 def test_onnx_export_int8_parity_and_serving(text_run, capsys):
@@ -215,3 +262,12 @@ def test_onnx_backend_without_an_export_says_what_to_run(tmp_path, tiny_model_di
     model = tunesmith.train(tmp_path / "d.csv", **fast_settings(tiny_model_dir, tmp_path / "r"))
     with pytest.raises(TunesmithError, match="tunesmith export"):
         tunesmith.load(model.path, backend="onnx")
+
+
+def test_bf16_precision_predicts_the_same_labels(text_run):
+    bf16 = tunesmith.load(text_run.path, precision="bf16")
+    assert bf16.backend == "pytorch bf16"
+    texts = [row["text"] for row in make_rows(5, seed=11)]
+    pairs = zip(bf16.predict(texts), text_run.predict(texts), strict=True)
+    same = [a["label"] == b["label"] for a, b in pairs]
+    assert sum(same) >= len(texts) - 1  # bf16 rounds probabilities, rarely a decision

@@ -60,10 +60,12 @@ def train(
     return load(run_training(cfg, resume=resume, overwrite=overwrite))
 
 
-def load(run_dir: str | Path, backend: str = "pytorch") -> Model:
+def load(run_dir: str | Path, backend: str = "pytorch", precision: str = "fp32") -> Model:
     """Load a finished run for prediction and evaluation; `backend="onnx"` runs the exported
-    ONNX model (int8 when it was exported with --int8)."""
-    return Model(run_dir, backend)
+    ONNX model (int8 when it was exported with --int8); `precision="bf16"` (or "auto": bf16
+    where the CPU/GPU runs it natively) predicts under bf16 autocast, about 3x faster on such
+    CPUs with probabilities a little different."""
+    return Model(run_dir, backend, precision)
 
 
 def evaluate(run_dir: str | Path, data: str | Path, **columns: str | None) -> dict:
@@ -74,7 +76,7 @@ def evaluate(run_dir: str | Path, data: str | Path, **columns: str | None) -> di
 class Model:
     """A fine-tuned model from a run directory: `predict` answers, `evaluate` scores."""
 
-    def __init__(self, run_dir: str | Path, backend: str = "pytorch"):
+    def __init__(self, run_dir: str | Path, backend: str = "pytorch", precision: str = "fp32"):
         from tunesmith import tasks
         from tunesmith.console import quiet_libraries
 
@@ -89,8 +91,20 @@ class Model:
         quiet_libraries()
         self.model, self.processor = self.task.load_trained(self.path)
         self.backend = "pytorch"
+        self.precision = "fp32"
         if backend == "onnx":
             self._use_onnx()
+        elif precision != "fp32":
+            self._use_precision(precision)
+
+    def _use_precision(self, choice: str) -> None:
+        from tunesmith.training.precision import fastest_attention, resolve_precision
+
+        self.precision = resolve_precision(choice)
+        attention = fastest_attention(self.precision)
+        if attention and hasattr(self.model, "set_attn_implementation"):
+            self.model.set_attn_implementation(attention)
+        self.backend = f"pytorch {self.precision}"
 
     def _use_onnx(self) -> None:
         from tunesmith.errors import TunesmithError
@@ -117,15 +131,27 @@ class Model:
         inputs = [inputs] if single else list(inputs)
         if self.task.cleans_inputs:
             inputs = [clean_text(x, self.data_options) for x in inputs]
-        answers = self.task.predict(
-            self.model,
-            self.processor,
-            inputs,
-            self.labels,
-            self.max_length,
-            batch_size,
-        )
+        with self._autocast():
+            answers = self.task.predict(
+                self.model,
+                self.processor,
+                inputs,
+                self.labels,
+                self.max_length,
+                batch_size,
+            )
         return answers[0] if single else answers
+
+    def _autocast(self):
+        import contextlib
+
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device, dtype=dtype)
 
     def evaluate(
         self, data: str | Path, text_column: str | None = None, label_column: str | None = None

@@ -242,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="pytorch",
         help="onnx: the exported model (int8 if exported with --int8); see `tunesmith export`",
     )
+    serve.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="PyTorch backend: auto runs bf16 where the CPU/GPU has it natively (about 3x "
+        "faster on such CPUs; probabilities differ slightly), else fp32 (default: auto)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     export = commands.add_parser(
@@ -346,6 +353,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_wait_ms=args.max_wait_ms,
         max_inputs=args.max_inputs,
         backend=args.backend,
+        precision=args.precision,
     )
     return 0
 

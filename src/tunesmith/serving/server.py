@@ -19,6 +19,7 @@ def serve(
     max_wait_ms: float = 5,
     max_inputs: int = 64,
     backend: str = "pytorch",
+    precision: str = "auto",
 ) -> None:
     import torch
     import uvicorn
@@ -33,7 +34,7 @@ def serve(
 
     app = create_app(
         run_dir,
-        model=load(run_dir, backend),
+        model=load(run_dir, backend, precision),
         api_key=api_key,
         limits=Limits(max_inputs=max_inputs),
         max_batch=max_batch,
