@@ -271,3 +271,18 @@ def test_bf16_precision_predicts_the_same_labels(text_run):
     pairs = zip(bf16.predict(texts), text_run.predict(texts), strict=True)
     same = [a["label"] == b["label"] for a, b in pairs]
     assert sum(same) >= len(texts) - 1  # bf16 rounds probabilities, rarely a decision
+
+
+def test_serve_refuses_a_taken_port_and_a_missing_run(text_run, capsys):
+    import socket
+
+    from tunesmith.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["serve", str(text_run.path), "--port", port]) == 2
+    assert "pick a free port" in capsys.readouterr().err
+    assert main(["serve", "no-such-run"]) == 2
+    assert "no such run directory" in capsys.readouterr().err

@@ -28,6 +28,7 @@ def serve(
 
     if not 0 < port < 65536:
         raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
+    _check_free(host, port)
     # One inference thread does the work: give it every core; the event loop needs none.
     torch.set_num_threads(os.cpu_count() or 1)
     from tunesmith.api import load
@@ -47,3 +48,18 @@ def serve(
         )
     info(f"Serving {run_dir} at http://{host}:{port}/ (API docs: /docs). Ctrl-C stops.")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail before loading the model when the address is taken or cannot be bound."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        raise TunesmithError(
+            f"cannot listen on {host}:{port} ({exc.strerror})",
+            where=f"--host {host} --port {port}",
+            fix="pick a free port with --port (or stop what is using it)",
+        ) from None
