@@ -79,8 +79,12 @@ class Model:
     def __init__(self, run_dir: str | Path, backend: str = "pytorch", precision: str = "fp32"):
         from tunesmith import tasks
         from tunesmith.console import quiet_libraries
+        from tunesmith.feedback.versions import live_dir
 
-        self.run = RunDir(run_dir)
+        self.root = Path(run_dir)  # the run directory; `path` is its live version's folder
+        self.run = RunDir(
+            live_dir(run_dir) if (self.root / "tunesmith.json").is_file() else run_dir
+        )
         self.path = self.run.path
         self.manifest = self.run.manifest()
         self.task = tasks.get(self.manifest["task"])

@@ -243,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="onnx: the exported model (int8 if exported with --int8); see `tunesmith export`",
     )
     serve.add_argument(
+        "--log-predictions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also store the first N predictions in RUN/feedback.db (default: 0, off)",
+    )
+    serve.add_argument(
         "--precision",
         choices=["auto", "fp32", "bf16"],
         default="auto",
@@ -263,6 +270,55 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
     export.add_argument("--int8", action="store_true", help="also write a dynamic int8 model")
     export.set_defaults(handler=cmd_export)
+
+    feedback = commands.add_parser(
+        "feedback", parents=[common], help="what the service collected: corrections, disagreements"
+    )
+    feedback.add_argument("run", metavar="RUN", help="run directory being served")
+    feedback.set_defaults(handler=cmd_feedback)
+
+    retrain = commands.add_parser(
+        "retrain",
+        parents=[common],
+        help="train a new version on new data and feedback; promote it only if it is better",
+        description="Merge new data (--add) and the service's corrections into the training "
+        "data, train a new version, score it and the live version on the same frozen test set "
+        "(the original test split plus a held-out tenth of the new data), and make it live only "
+        "if its macro-F1 gains at least --margin and no class loses more than --max-class-drop.",
+    )
+    retrain.add_argument("run", metavar="RUN", help="run directory to grow")
+    retrain.add_argument("--add", metavar="DATA", help="new labelled data (any training format)")
+    retrain.add_argument(
+        "--no-feedback", action="store_true", help="leave the collected corrections out"
+    )
+    retrain.add_argument(
+        "--from",
+        dest="start",
+        choices=["live", "base"],
+        default="live",
+        help="warm start from the live version, or from the base pretrained model (default: live)",
+    )
+    retrain.add_argument(
+        "--margin", type=float, default=0.0, help="macro-F1 gain needed to promote (default: 0)"
+    )
+    retrain.add_argument(
+        "--max-class-drop",
+        type=float,
+        default=0.05,
+        help="largest F1 loss any class may take (default: 0.05)",
+    )
+    retrain.set_defaults(handler=cmd_retrain)
+
+    runs = commands.add_parser("runs", parents=[common], help="a run's versions and which is live")
+    runs.add_argument("run", metavar="RUN", help="run directory")
+    runs.set_defaults(handler=cmd_runs)
+
+    promote = commands.add_parser(
+        "promote", parents=[common], help="make a version live (or roll back to an earlier one)"
+    )
+    promote.add_argument("run", metavar="RUN", help="run directory")
+    promote.add_argument("--version", required=True, help="version to make live, e.g. 1 or v3")
+    promote.set_defaults(handler=cmd_promote)
     return parser
 
 
@@ -331,6 +387,68 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from tunesmith.api import load
+    from tunesmith.feedback.store import FeedbackStore, db_path
+
+    if not db_path(args.run).is_file():
+        print(f"No feedback yet for {args.run} (the service writes {db_path(args.run)}).")
+        return 0
+    store = FeedbackStore(args.run)
+    corrections = store.corrections()
+    logged = store.count("prediction")
+    store.close()
+    labels = set(load(args.run).labels)
+    wrong = [c for c in corrections if c["predicted"] and c["predicted"] != c["label"]]
+    print(f"{len(corrections)} correction(s), {logged} logged prediction(s) in {db_path(args.run)}")
+    print(f"  the model was wrong on {len(wrong)} of the corrections that say what it answered")
+    for (was, right), n in Counter((c["predicted"], c["label"]) for c in wrong).most_common(10):
+        print(f"  {n:>4} x answered {was!r}, should be {right!r}")
+    new = sorted({c["label"] for c in corrections} - labels)
+    if new:
+        print(f"  new labels the model does not know: {', '.join(new)}")
+    print("Retrain with them: tunesmith retrain RUN [--add new_data.csv]")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from tunesmith.feedback.retrain import retrain
+
+    result = retrain(
+        args.run,
+        add=args.add,
+        use_feedback=not args.no_feedback,
+        start=args.start,
+        margin=args.margin,
+        max_class_drop=args.max_class_drop,
+    )
+    print(f"{result['name']}: {result['decision']}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from tunesmith.feedback import versions
+    from tunesmith.run_dir import RunDir
+
+    RunDir(args.run).manifest()  # a clear error for a folder that is not a finished run
+    print(versions.format_versions(versions.read(args.run)))
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from tunesmith.feedback import versions
+    from tunesmith.run_dir import RunDir
+
+    RunDir(args.run).manifest()
+    state = versions.promote(args.run, args.version)
+    print(
+        f"{state['live']} is live; `tunesmith serve {args.run}` serves it (restart a running one)."
+    )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from tunesmith.export.onnx import export_onnx, onnx_folder
 
@@ -354,6 +472,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_inputs=args.max_inputs,
         backend=args.backend,
         precision=args.precision,
+        log_predictions=args.log_predictions,
     )
     return 0
 

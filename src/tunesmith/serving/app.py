@@ -47,6 +47,12 @@ class PredictResponse(BaseModel):
     model: str = Field(description="the run that answered (its creation time)")
 
 
+class FeedbackRequest(BaseModel):
+    input: str = Field(description="the text the model answered")
+    label: str = Field(min_length=1, description="the right label")
+    predicted: str | None = Field(None, description="what the model answered, if known")
+
+
 class ModelInfo(BaseModel):
     task: str
     labels: list[str]
@@ -66,6 +72,7 @@ def create_app(
     max_batch: int = 32,
     max_wait_ms: float = 5,
     model: Any = None,
+    log_predictions: int = 0,
 ) -> FastAPI:
     """The service for `run_dir` (or an already loaded `model` with `predict`)."""
     if model is None:
@@ -75,11 +82,25 @@ def create_app(
     manifest = model.manifest
     batcher = MicroBatcher(model.predict, max_batch=max_batch, max_wait_ms=max_wait_ms)
 
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tunesmith.feedback.store import FeedbackStore
+
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunesmith-feedback")
+    store: dict[str, FeedbackStore] = {}  # opened on first use, by the writer thread
+
+    def write(kind: str, text: str, predicted: str | None, label: str | None) -> int:
+        if "db" not in store:
+            store["db"] = FeedbackStore(getattr(model, "root", run_dir))
+        return store["db"].add(kind, manifest.get("created", "unknown"), text, predicted, label)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await batcher.start()
         yield
         await batcher.stop()
+        writer.submit(lambda: store.get("db") and store["db"].close())
+        writer.shutdown(wait=True)  # every accepted record is written before exit
 
     app = FastAPI(
         title=f"tunesmith: {manifest['task']}",
@@ -135,9 +156,31 @@ def create_app(
                 413, f"too many inputs ({n} > {limits.max_inputs}); split them over requests"
             )
 
+    logged = {"count": 0}
+
     async def answer(inputs: list) -> PredictResponse:
         outputs = await batcher.run(inputs)
+        if log_predictions and model.task.input_kind == "text":
+            for text, out in zip(inputs, outputs, strict=True):
+                if logged["count"] < log_predictions and "label" in out:
+                    logged["count"] += 1
+                    writer.submit(write, "prediction", text, out["label"], None)
         return PredictResponse(outputs=outputs, model=manifest.get("created", "unknown"))
+
+    @app.post("/v1/feedback", status_code=201, dependencies=[Depends(check_key)])
+    async def feedback(body: FeedbackRequest) -> dict:
+        """A correction: the right label for a text. Stored for `tunesmith retrain`."""
+        if model.task.name != "text-classification":
+            raise HTTPException(422, "feedback is collected for text classification models")
+        if len(body.input) > limits.max_text_chars:
+            raise HTTPException(413, f"input has over {limits.max_text_chars} characters")
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        record = await loop.run_in_executor(
+            writer, write, "correction", body.input, body.predicted, body.label.strip()
+        )
+        return {"id": record}
 
     @app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)])
     async def predict(body: PredictRequest) -> PredictResponse:

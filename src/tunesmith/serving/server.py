@@ -20,6 +20,7 @@ def serve(
     max_inputs: int = 64,
     backend: str = "pytorch",
     precision: str = "auto",
+    log_predictions: int = 0,
 ) -> None:
     import torch
     import uvicorn
@@ -40,6 +41,7 @@ def serve(
         limits=Limits(max_inputs=max_inputs),
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
+        log_predictions=log_predictions,
     )
     if host not in {"127.0.0.1", "localhost", "::1"}:
         info(
