@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from tunesmith.data.clean import duplicate_key, example_keys
+from tunesmith.data.clean import duplicate_key, example_keys, hashed
 from tunesmith.data.images import near_duplicate_hashes
 from tunesmith.data.readers import describe_row
-from tunesmith.data.similarity import loose_key, similar_across, similar_pairs
+from tunesmith.data.similarity import loose_key, sample_positions, similar_across, similar_pairs
 from tunesmith.tasks.base import Examples, Task
 
 SHOW = 20  # rows listed per finding
@@ -121,8 +121,8 @@ def _balance(labels: pd.Series, examples, findings, held_out) -> dict:
 
 
 def _duplicates(examples: Examples, keys: pd.Series, findings) -> tuple[int, int]:
-    labels = duplicate_key(examples.frame["label"])
-    pairs = pd.DataFrame({"k": keys, "l": labels})
+    labels = hashed(duplicate_key(examples.frame["label"]))
+    pairs = pd.DataFrame({"k": hashed(keys), "l": labels})
     copies = int(pairs["k"].duplicated().sum())
     kinds = pairs.groupby("k", sort=False)["l"].nunique()
     conflicted = kinds.index[kinds > 1]
@@ -153,12 +153,14 @@ def _duplicates(examples: Examples, keys: pd.Series, findings) -> tuple[int, int
 
 
 def _near_duplicates(examples: Examples, keys: pd.Series, findings, seed: int) -> None:
-    unique = ~keys.duplicated()
+    unique = ~hashed(keys).duplicated()
     loose = loose_key(keys[unique])
-    close = loose.duplicated(keep=False) & (loose != "")
-    pairs = similar_pairs(keys[unique].tolist(), seed=seed)
+    close = hashed(loose).duplicated(keep=False) & (loose != "")
     positions = unique[unique].index
-    near = sorted({int(positions[i]) for p in pairs for i in p[:2]} | set(loose.index[close]))
+    sample = sample_positions(len(positions), seed)  # cosine is pairwise: a sample
+    pairs = similar_pairs(keys[positions[sample]].tolist())
+    near = {int(positions[sample[i]]) for p in pairs for i in p[:2]}
+    near = sorted(near | set(loose.index[close]))
     if near:
         findings.append(
             Finding(

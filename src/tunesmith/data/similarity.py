@@ -7,19 +7,25 @@ model memorise its way to a good test score when they straddle train and test.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-NOT_WORD = re.compile(r"[\W_]+")
 SAMPLE = 5_000  # rows compared pairwise by cosine (quadratic); the loose key sees every row
 THRESHOLD = 0.9
 
 
 def loose_key(texts: pd.Series) -> pd.Series:
-    """Lower-cased, punctuation and spaces removed: "Great film!" == "great  film"."""
-    return texts.astype(str).str.lower().str.replace(NOT_WORD.pattern, "", regex=True)
+    """Lower-cased, punctuation and spaces removed: "Great film!" == "great  film" (in Arrow,
+    not through Python strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pc.utf8_lower(pa.array(texts.astype(str).array))
+    return pd.Series(
+        pc.replace_substring_regex(values, r"[^\pL\pN]+", ""),
+        index=texts.index,
+        dtype=texts.astype(str).dtype,
+    )
 
 
 def _vectors(texts: list[str], fit_on: list[str] | None = None):
@@ -30,12 +36,15 @@ def _vectors(texts: list[str], fit_on: list[str] | None = None):
     return vectorizer, vectorizer.transform(texts)
 
 
-def similar_pairs(
-    texts: list[str], threshold: float = THRESHOLD, seed: int = 0
-) -> list[tuple[int, int, float]]:
-    """(i, j, cosine) for i < j with cosine >= threshold, among up to SAMPLE texts."""
-    chosen = _sample(len(texts), seed)
-    subset = [texts[i] for i in chosen]
+def sample_positions(n: int, seed: int = 0) -> np.ndarray:
+    """Up to SAMPLE of range(n), sorted: the rows compared pairwise."""
+    return _sample(n, seed)
+
+
+def similar_pairs(texts: list[str], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
+    """(i, j, cosine) for i < j with cosine >= threshold (give it a sample: it is pairwise)."""
+    chosen = np.arange(len(texts))
+    subset = texts
     if len(subset) < 2:
         return []
     _, matrix = _vectors(subset)
