@@ -117,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         "data",
         nargs="?",
         metavar="DATA",
-        help="CSV/TSV/JSONL file, or a folder with one sub-folder of .txt files per "
-        "class (or data.path in --config)",
+        help="CSV/TSV/JSON/JSONL/Parquet/Excel/CoNLL file, Label Studio export, a folder with "
+        "one sub-folder of .txt files or images per class, a save_to_disk folder, or hub:NAME "
+        "(or data.path in --config)",
     )
     train.add_argument("--config", metavar="FILE", help="YAML file with the same keys as the flags")
     train.add_argument(
