@@ -172,9 +172,10 @@ def main() -> None:
         )
     int8 = rows["tunesmith serve (onnx int8)"]["labels"]
     agree = sum(a == b for a, b in zip(base["labels"], int8, strict=True))
+    fp32, int8_accuracy = parity["pytorch"]["test accuracy"], parity["onnx int8"]["test accuracy"]
     print(
-        f"\nTest split accuracy: pytorch fp32 {parity['pytorch']['accuracy']:.4f}, bf16 "
-        f"{parity['pytorch bf16']['accuracy']:.4f}, onnx int8 {parity['onnx int8']['accuracy']:.4f}"
+        f"\nTest split accuracy: pytorch fp32 {fp32:.4f}, bf16 "
+        f"{parity['pytorch bf16']['accuracy']:.4f}, onnx int8 {int8_accuracy:.4f}"
         f"; int8 agrees with the pipeline on {agree}/{len(texts)} requests."
     )
     out = Path(__file__).parent / "results" / "serve_vs_pipeline.json"

@@ -16,7 +16,7 @@ import torch
 from tunesmith.console import info
 from tunesmith.errors import TunesmithError
 
-SUPPORTED = ("text-classification", "image-classification")
+SUPPORTED = ("text-classification", "ner", "image-classification")
 
 
 def onnx_folder(run_dir: str | Path) -> Path:
@@ -49,6 +49,8 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
             )
         )
         axes = {name: {0: "batch", 1: "sequence"} for name in sample}
+        if model.task.name == "ner":  # one row of logits per token
+            axes["logits"] = {0: "batch", 1: "sequence"}
     wrapper = _Logits(net, list(sample)).eval()
     with torch.no_grad():
         torch.onnx.export(
@@ -57,7 +59,7 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
             str(fp32),
             input_names=list(sample),
             output_names=["logits"],
-            dynamic_axes=axes | {"logits": {0: "batch"}},
+            dynamic_axes={"logits": {0: "batch"}} | axes,
             opset_version=18,
             dynamo=False,  # the TorchScript exporter takes dynamic axes as they are
         )
@@ -116,31 +118,20 @@ class _Output(dict):
 
 
 def check_parity(model, files: dict[str, Path]) -> dict:
-    """Each backend on the run's test split: accuracy, macro-F1, largest probability gap."""
-    from tunesmith.evaluation.classification import full_metrics
-
+    """Each backend on the run's test split, scored by the task (accuracy and macro-F1, or
+    entity F1), with the largest difference in any probability against PyTorch."""
     test = test_examples(model)
     inputs = list(test.frame["input"])
-    truth = list(test.frame["label"])
     backends = {"pytorch": model.model} | {name: OnnxModule(path) for name, path in files.items()}
     results, reference = {}, None
     for name, module in backends.items():
         answers = model.task.predict(
             module, model.processor, inputs, model.labels, model.max_length, 64
         )
-        probs = [[a["scores"][label] for label in model.labels] for a in answers]
-        metrics = full_metrics(truth, [a["label"] for a in answers], model.labels)
-        reference = reference or probs
-        gap = max(
-            abs(p - q)
-            for row, ref in zip(probs, reference, strict=True)
-            for p, q in zip(row, ref, strict=True)
-        )
-        results[name] = {
-            "accuracy": round(metrics["accuracy"], 4),
-            "f1_macro": round(metrics["f1_macro"], 4),
-            "max_probability_difference": round(gap, 6),
-        }
+        headline = model.task.headline(model.task.score(answers, test, model.labels))
+        reference = reference or answers
+        results[name] = {key: round(value, 4) for key, value in list(headline.items())[:2]}
+        results[name] |= _differences(answers, reference)
         if name != "pytorch":
             results[name]["file"] = str(files[name])
             results[name]["megabytes"] = round(files[name].stat().st_size / 1e6, 1)
@@ -148,17 +139,47 @@ def check_parity(model, files: dict[str, Path]) -> dict:
     return {"test_examples": len(inputs), "backends": results}
 
 
+def _differences(answers: list[dict], reference: list[dict]) -> dict:
+    """Largest probability difference; for entities, also how many answers differ at all."""
+    if "scores" in reference[0]:
+        gap = max(
+            abs(a["scores"][k] - r["scores"][k])
+            for a, r in zip(answers, reference, strict=True)
+            for k in r["scores"]
+        )
+        return {"max_probability_difference": round(gap, 6)}
+
+    def spans(answer):
+        return [(e["type"], e["start"], e["end"]) for e in answer["entities"]]
+
+    same = [spans(a) == spans(r) for a, r in zip(answers, reference, strict=True)]
+    gaps = [
+        abs(x["score"] - y["score"])
+        for a, r, ok in zip(answers, reference, same, strict=True)
+        if ok
+        for x, y in zip(a["entities"], r["entities"], strict=True)
+    ]
+    return {
+        "max_probability_difference": round(max(gaps, default=0.0), 6),
+        "answers_that_differ": len(same) - sum(same),
+    }
+
+
 def format_parity(results: dict, count: int) -> str:
+    extra = {"max_probability_difference", "answers_that_differ", "file", "megabytes"}
+    metrics = [k for k in results["pytorch"] if k not in extra]
     lines = [
         f"Parity on the run's test split ({count} examples):",
-        f"  {'backend':<10} {'accuracy':>9} {'macro-F1':>9} {'max prob diff':>14} {'size':>8}",
+        f"  {'backend':<10} "
+        + " ".join(f"{m:>18}" for m in metrics)
+        + f" {'max prob diff':>14} {'size':>8}",
     ]
     for name, r in results.items():
         size = f"{r['megabytes']} MB" if "megabytes" in r else ""
-        lines.append(
-            f"  {name:<10} {r['accuracy']:>9.4f} {r['f1_macro']:>9.4f} "
-            f"{r['max_probability_difference']:>14.6f} {size:>8}"
-        )
+        values = " ".join(f"{r[m]:>18.4f}" for m in metrics)
+        lines.append(f"  {name:<10} {values} {r['max_probability_difference']:>14.6f} {size:>8}")
+        if r.get("answers_that_differ"):
+            lines.append(f"  {'':<10} {r['answers_that_differ']} answer(s) differ from PyTorch")
     return "\n".join(lines)
 
 
