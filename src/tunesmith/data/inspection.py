@@ -5,32 +5,46 @@ from __future__ import annotations
 
 from tunesmith import tasks
 from tunesmith.config import RunConfig
+from tunesmith.console import info
 from tunesmith.data.doctor import Finding, diagnose
 from tunesmith.data.readers import read_splits, read_table
 
 
-def inspect_data(cfg: RunConfig) -> dict:
+def read_examples(cfg: RunConfig, flag: str = "--data.path"):
+    """The data as `train` and `inspect` see it: (task, raw training table, its examples, the
+    user's own val/test examples). Sets `cfg.task` when the data decides it."""
     options = cfg.data
-    tables = read_splits(options.path, "inspect DATA", options)
+    tables = read_splits(options.path, flag, options)
     sources = {name: f"{options.path} ({name} split)" for name in tables}
+    sources["train"] = options.path
     for split, path in (("val", options.val_file), ("test", options.test_file)):
         if path:
             tables[split] = read_table(path, f"--data.{split}_file", options)
             sources[split] = path
-    task = tasks.get(cfg.task or tasks.detect(tables["train"]))
+    if cfg.task is None:
+        cfg.task = tasks.detect(tables["train"])
+        info(f"Task: {cfg.task} (detected from the data; set it with --task).")
+    task = tasks.get(cfg.task)
     columns = {
         "text": options.text_column,
         "image": options.image_column,
         "label": options.label_column,
     }
-    examples = task.prepare(tables["train"], options.path, columns, options)
-    held_out = {
-        split: task.prepare(tables[split], sources[split], examples.columns, options)
+    main = task.prepare(tables["train"], options.path, columns, options)
+    # The main file's columns, so that detection cannot pick different ones in val/test.
+    given = {
+        split: task.prepare(tables[split], sources[split], main.columns, options)
         for split in ("val", "test")
         if split in tables
     }
-    report = {"source": options.path, "rows_read": len(tables["train"])}
-    report |= diagnose(task, examples, held_out, options, tables["train"], cfg.train.seed)
+    return task, tables["train"], main, given
+
+
+def inspect_data(cfg: RunConfig) -> dict:
+    options = cfg.data
+    task, table, examples, held_out = read_examples(cfg, "inspect DATA")
+    report = {"source": options.path, "rows_read": len(table)}
+    report |= diagnose(task, examples, held_out, options, table, cfg.train.seed)
     report["held_out"] = {split: len(ex) for split, ex in held_out.items()}
     texts = task.texts(examples)
     if not texts:  # images

@@ -72,12 +72,15 @@ def load_or_explain(loader, source: str, flag_value: str, **kwargs):
         ) from None
 
 
-def load_with_new_head(model_class, source: str, labels: list[str], flag_value: str):
+def load_with_new_head(
+    model_class, source: str, labels: list[str], flag_value: str, processor_class=None
+):
     """A pretrained model with a fresh head sized to `labels` (names saved in its config), and
-    its tokenizer. A checkpoint that already has a head of another size gets a fresh one."""
+    its tokenizer (or `processor_class`, e.g. an image processor). A checkpoint that already has
+    a head of another size gets a fresh one."""
     from transformers import AutoTokenizer
 
-    tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
+    tokenizer = load_or_explain(processor_class or AutoTokenizer, source, flag_value)
     model = load_or_explain(
         model_class,
         source,

@@ -216,17 +216,10 @@ class VisionClassifier(nn.Module):
 def load_hf(source: str, labels: list[str], flag_value: str):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    from tunesmith.models.loading import load_or_explain
+    from tunesmith.models.loading import load_with_new_head
 
-    processor = load_or_explain(AutoImageProcessor, source, flag_value)
-    model = load_or_explain(
-        AutoModelForImageClassification,
-        source,
-        flag_value,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)},
-        ignore_mismatched_sizes=True,
+    model, processor = load_with_new_head(
+        AutoModelForImageClassification, source, labels, flag_value, AutoImageProcessor
     )
     return model, preprocessing_of(processor, labels)
 

@@ -10,15 +10,15 @@ from typing import Any
 
 import yaml
 
-from tunesmith import tasks
 from tunesmith.config import RunConfig
 from tunesmith.console import info
 from tunesmith.data.columns import check_column
 from tunesmith.data.doctor import diagnose
 from tunesmith.data.doctor_report import write_reports
 from tunesmith.data.fingerprint import fingerprint
+from tunesmith.data.inspection import read_examples
 from tunesmith.data.leakage import check_leakage, deduplicated
-from tunesmith.data.readers import HUB_PREFIX, read_splits, read_table
+from tunesmith.data.readers import HUB_PREFIX
 from tunesmith.data.split import stratified_split
 from tunesmith.errors import TunesmithError
 from tunesmith.models.loading import resolve
@@ -58,31 +58,9 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
     Sets `cfg.task` when the data decides it (lists of tokens/tags or spans mean NER).
     """
     options = cfg.data
-    tables = read_splits(options.path, "--data.path", options)
-    sources = {name: f"{options.path} ({name} split)" for name in tables}
-    sources["train"] = options.path
-    for split, path in (("val", options.val_file), ("test", options.test_file)):
-        if path:
-            tables[split] = read_table(path, f"--data.{split}_file", options)
-            sources[split] = path
-    if cfg.task is None:
-        cfg.task = tasks.detect(tables["train"])
-        info(f"Task: {cfg.task} (detected from the data; set it with --task).")
-    task = tasks.get(cfg.task)
-    columns = {
-        "text": options.text_column,
-        "image": options.image_column,
-        "label": options.label_column,
-    }
-    main = task.prepare(tables["train"], options.path, columns, options)
-    # The main file's columns, so that detection cannot pick different ones in val/test.
-    given = {
-        split: task.prepare(tables[split], sources[split], main.columns, options)
-        for split in ("val", "test")
-        if split in tables
-    }
-    doctor = diagnose(task, main, given, options, tables["train"], cfg.train.seed)
-    doctor |= {"source": options.path, "rows_read": len(tables["train"])}
+    task, table, main, given = read_examples(cfg)
+    doctor = diagnose(task, main, given, options, table, cfg.train.seed)
+    doctor |= {"source": options.path, "rows_read": len(table)}
     main = deduplicated(main, options)
     given = {split: deduplicated(examples, options) for split, examples in given.items()}
     for note in main.notes:
@@ -95,8 +73,8 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
     labels = task.label_names(main)
     groups = None
     if options.group_column:
-        check_column(tables["train"], options.group_column, "--data.group_column", options.path)
-        groups = tables["train"][options.group_column].iloc[main.frame["row"]]
+        check_column(table, options.group_column, "--data.group_column", options.path)
+        groups = table[options.group_column].iloc[main.frame["row"]]
     index = stratified_split(
         task.stratify_key(main),
         options.val_size,
