@@ -43,19 +43,17 @@ def sample_positions(n: int, seed: int = 0) -> np.ndarray:
 
 def similar_pairs(texts: list[str], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
     """(i, j, cosine) for i < j with cosine >= threshold (give it a sample: it is pairwise)."""
-    chosen = np.arange(len(texts))
-    subset = texts
-    if len(subset) < 2:
+    if len(texts) < 2:
         return []
-    _, matrix = _vectors(subset)
+    _, matrix = _vectors(texts)
     pairs = []
-    for start in range(0, len(subset), 500):
+    for start in range(0, len(texts), 500):
         block = (matrix[start : start + 500] @ matrix.T).toarray()
         rows, cols = np.nonzero(block >= threshold)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             i = start + r
             if i < c:
-                pairs.append((int(chosen[i]), int(chosen[c]), float(block[r, c])))
+                pairs.append((i, int(c), float(block[r, c])))
     return pairs
 
 
