@@ -22,9 +22,15 @@ def test_reads_conll_with_tabs_spaces_docstart_and_blank_lines(tmp_path):
     table = read_table(path)
     assert table["tokens"].tolist() == [["Apple", "opened"], ["Berlin"]]
     assert table["tags"].tolist() == [["B-ORG", "O"], ["B-LOC"]]
-    (tmp_path / "x.txt").write_text("just some prose\nwith no tags at all\n")
+    (tmp_path / "x.conll").write_text("just some prose\nwith no tags at all\n")
     with pytest.raises(TunesmithError, match="not CoNLL"):
-        read_table(tmp_path / "x.txt")
+        read_table(tmp_path / "x.conll")
+    # a .txt file of prose is plain text (for generation): one row per paragraph
+    (tmp_path / "x.txt").write_text("just some prose\nwith no tags\n\n\nA second one.\n")
+    assert read_table(tmp_path / "x.txt")["text"].tolist() == [
+        "just some prose\nwith no tags",
+        "A second one.",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -129,9 +129,15 @@ class Model:
     def metrics(self) -> dict:
         return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
 
-    def predict(self, inputs: Any | list, batch_size: int = 64) -> Any:
-        """Answers for one input (a dict) or a list of inputs (a list of dicts)."""
-        single = not isinstance(inputs, (list, tuple))
+    def predict(self, inputs: Any | list, batch_size: int = 64, **options: Any) -> Any:
+        """The answer (a dict) for one input, or a list of answers for a list of inputs.
+
+        Generation takes prompts (strings, or chats as lists of {"role", "content"} messages)
+        and `options`: max_new_tokens=128, temperature=0 (greedy; > 0 samples), top_p, seed.
+        """
+        single = not isinstance(inputs, (list, tuple)) or (
+            bool(inputs) and isinstance(inputs[0], dict)  # one chat
+        )
         inputs = [inputs] if single else list(inputs)
         if self.task.cleans_inputs:
             inputs = [clean_text(x, self.data_options) for x in inputs]
@@ -143,8 +149,22 @@ class Model:
                 self.labels,
                 self.max_length,
                 batch_size,
+                **options,
             )
         return answers[0] if single else answers
+
+    def stream(self, prompt: Any, **options: Any):
+        """Generation: yield the answer to one prompt piece by piece as the model writes it."""
+        if not hasattr(self.task, "stream"):
+            from tunesmith.errors import TunesmithError
+
+            raise TunesmithError(
+                f"{self.task.name} models answer whole, they do not stream",
+                where=str(self.path),
+                fix="use predict()",
+            )
+        with self._autocast():
+            yield from self.task.stream(self.model, self.processor, prompt, **options)
 
     def _autocast(self):
         import contextlib
@@ -170,5 +190,8 @@ class Model:
         columns |= {role: given[role] for role in columns if given.get(role)}
         examples = self.task.prepare(table, str(data), columns, self.data_options)
         self.task.check_labels(examples, self.labels)
-        predictions = self.predict(list(examples.frame["input"]))
-        return self.task.score(predictions, examples, self.labels)
+        with self._autocast():
+            metrics, _ = self.task.test(
+                self.model, self.processor, examples, self.labels, self.max_length, 64
+            )
+        return metrics

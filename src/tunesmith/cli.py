@@ -51,14 +51,19 @@ def _add_config_flags(
         for name, field in model.model_fields.items():
             if group_name == "data" and name == "path":
                 continue  # the positional DATA argument
-            if field.annotation is bool:  # --train.extend_vocab / --extend-vocab / --no-...
+            if field.annotation in (bool, bool | None):  # --train.lora / --lora / --no-lora
                 group.add_argument(
                     f"--{group_name}.{name}",
                     f"--{name.replace('_', '-')}",
                     dest=f"{group_name}.{name}",
                     default=argparse.SUPPRESS,
                     action=argparse.BooleanOptionalAction,
-                    help=f"{field.description} (default: {'on' if field.default else 'off'})",
+                    help=f"{field.description}"
+                    + (
+                        ""
+                        if field.default is None
+                        else f" (default: {'on' if field.default else 'off'})"
+                    ),
                 )
                 continue
             choices = (
@@ -183,12 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser(
-        "predict", parents=[common], help="answers for new texts or a whole file"
+        "predict",
+        parents=[common],
+        help="answers for new texts, images, prompts or a whole file",
+        description="Answers from a trained run. Generation runs take --prompt and stream the "
+        "answer as it is written (greedy unless --temperature is above 0).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='examples:\n  tunesmith predict runs/bbc --text "Shares fell sharply"\n'
+        "  tunesmith predict runs/photos --input new_photos/ --output predictions.csv\n"
+        '  tunesmith predict runs/chat --prompt "How do I reset my password?"\n'
+        '  tunesmith predict runs/chat --prompt "Write a haiku" --temperature 0.8 --top-p 0.9',
     )
     predict.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
     source.add_argument("--image", action="append", metavar="FILE", help="an image (repeatable)")
+    source.add_argument(
+        "--prompt", action="append", help="generation: a prompt to answer (repeatable)"
+    )
     source.add_argument(
         "--input",
         metavar="FILE",
@@ -204,6 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--json", action="store_true", help="print answers as JSON lines")
+    writing = predict.add_argument_group("generation")
+    writing.add_argument(
+        "--max-new-tokens", type=int, default=128, help="longest answer in tokens (default: 128)"
+    )
+    writing.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="0: greedy, the most likely token each step (default); above 0 samples, higher is "
+        "more varied",
+    )
+    writing.add_argument(
+        "--top-p",
+        type=float,
+        default=1.0,
+        help="sampling: keep the likeliest tokens up to this total probability (default: 1.0)",
+    )
+    writing.add_argument("--seed", type=int, help="sampling: seed, for repeatable answers")
     predict.set_defaults(handler=cmd_predict)
 
     serve = commands.add_parser(
@@ -395,8 +430,44 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tunesmith.api import load
 
     model = load(args.run)
+    if args.prompt:
+        return _generate(model, args)
     inputs = args.text or [str(Path(p).resolve()) for p in args.image]
     print_answers(model.task, inputs, model.predict(inputs), as_json=args.json)
+    return 0
+
+
+def _generate(model, args: argparse.Namespace) -> int:
+    """Stream each prompt's answer to the terminal (or print JSON lines with --json)."""
+    import json
+
+    if model.task.name != "generation":
+        raise TunesmithError(
+            f"--prompt is for generation runs; {args.run} is {model.task.name}",
+            where="--prompt",
+            fix="use --text (or --image) for this run",
+        )
+    if args.max_new_tokens < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise TunesmithError(
+            f"bad generation settings: --max-new-tokens {args.max_new_tokens}, --temperature "
+            f"{args.temperature}, --top-p {args.top_p}",
+            where="--max-new-tokens / --temperature / --top-p",
+            fix="use --max-new-tokens >= 1, --temperature >= 0, 0 < --top-p <= 1",
+        )
+    options = {
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "seed": args.seed,
+    }
+    for prompt in args.prompt:
+        if args.json:
+            answer = model.predict(prompt, **options)
+            print(json.dumps({"prompt": prompt, **answer}, ensure_ascii=False), flush=True)
+            continue
+        for piece in model.stream(prompt, **options):
+            print(piece, end="", flush=True)
+        print(flush=True)
     return 0
 
 

@@ -139,6 +139,33 @@ class TrainConfig(_Group):
         description="images: training augmentation (basic: random resized crop, flip, colour "
         "jitter; trivial/randaugment add TrivialAugment/RandAugment)",
     )
+    lora: bool | None = Field(
+        None,
+        description="train small LoRA adapters (peft) instead of all weights (default: on for "
+        "generation, off for the other tasks)",
+    )
+    lora_rank: int = Field(16, ge=1, le=1024, description="LoRA rank r")
+    lora_alpha: float = Field(32, gt=0, description="LoRA scaling alpha (scale = alpha / rank)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA path")
+    lora_targets: str = Field(
+        "all-linear",
+        description="layers that get adapters: all-linear (every linear layer but the output "
+        "head), or comma-separated module names like q_proj,v_proj",
+    )
+    merge: bool = Field(
+        False,
+        description="LoRA: also save the adapters merged into the base model, in RUN/merged "
+        "(a plain transformers model)",
+    )
+    gradient_checkpointing: bool = Field(
+        False,
+        description="recompute activations in the backward pass: less memory, about a third slower",
+    )
+    packing: bool = Field(
+        False,
+        description="generation: pack several chat/instruction examples into each "
+        "max_length block (plain text is always packed)",
+    )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
 
@@ -154,13 +181,14 @@ class TrainConfig(_Group):
 class RunConfig(_Group):
     """Everything one training run needs; saved resolved in the run directory."""
 
-    task: Literal["text-classification", "ner", "image-classification"] | None = Field(
-        None, description="what to learn (detected from the data if unset)"
+    task: Literal["text-classification", "ner", "image-classification", "generation"] | None = (
+        Field(None, description="what to learn (detected from the data if unset)")
     )
     model: str | None = Field(
         None,
         description="catalog name, Hugging Face model id, or local model folder (unset: "
-        "minilm-l6, or multilingual-e5-small when the text is mostly Chinese)",
+        "minilm-l6, or multilingual-e5-small when the text is mostly Chinese; smollm2-135m for "
+        "generation)",
     )
     out: str | None = Field(None, description="run directory to create (default runs/<data name>)")
     data: DataConfig = Field(default_factory=DataConfig)

@@ -21,3 +21,9 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     huggingface_hub.utils.disable_progress_bars()  # "Writing model shards" and the like
+    import warnings
+
+    # peft still asks for the old name of transformers 5's activation checkpointing flag
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )

@@ -199,6 +199,14 @@ def example_keys(frame: pd.DataFrame) -> pd.Series:
     return frame["key"].astype(str) if "key" in frame else duplicate_key(frame["input"])
 
 
+def label_codes(frame: pd.DataFrame) -> pd.Series:
+    """An integer per distinct label; all equal for tasks without labels (generation), where
+    copies are plain duplicates and never conflicts."""
+    if "label" not in frame:
+        return pd.Series(0, index=frame.index)
+    return hashed(duplicate_key(frame["label"]))
+
+
 def duplicate_key(values: pd.Series) -> pd.Series:
     """Inputs as comparable strings (token lists joined with spaces)."""
     if len(values) and isinstance(values.iloc[0], list):
@@ -223,10 +231,10 @@ def drop_duplicates(frame: pd.DataFrame, options: Any = None) -> tuple[pd.DataFr
     """Exact copies of an input keep their first row; copies that disagree on the label are a
     conflict: all of them go (which label is right is the user's call, listed by the doctor)."""
     notes: list[str] = []
-    if "label" not in frame or frame.empty:
+    if frame.empty:
         return frame, notes
     key = hashed(example_keys(frame))
-    labels = hashed(duplicate_key(frame["label"]))
+    labels = label_codes(frame)
     if _on(options, "drop_conflicts"):
         kinds = pd.DataFrame({"k": key, "l": labels}).groupby("k", sort=False)["l"].nunique()
         conflicted = key.isin(kinds.index[kinds > 1])

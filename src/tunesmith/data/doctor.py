@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from tunesmith.data.clean import duplicate_key, example_keys, hashed
+from tunesmith.data.clean import example_keys, hashed, label_codes
 from tunesmith.data.images import near_duplicate_hashes
 from tunesmith.data.readers import describe_row
 from tunesmith.data.similarity import loose_key, sample_positions, similar_across, similar_pairs
@@ -49,7 +49,7 @@ def diagnose(
     report["notes"] = list(examples.notes)
     if labelled:
         report |= _balance(frame["label"], examples, findings, held_out)
-    else:
+    elif "label" in frame:  # NER tag sequences
         counts = pd.Series([t[2:] for tags in frame["label"] for t in tags if t.startswith("B-")])
         report["labels"] = {str(k): int(v) for k, v in counts.value_counts().items()}
     report["duplicates"], report["conflicting_duplicates"] = _duplicates(examples, keys, findings)
@@ -121,7 +121,7 @@ def _balance(labels: pd.Series, examples, findings, held_out) -> dict:
 
 
 def _duplicates(examples: Examples, keys: pd.Series, findings) -> tuple[int, int]:
-    labels = hashed(duplicate_key(examples.frame["label"]))
+    labels = label_codes(examples.frame)
     pairs = pd.DataFrame({"k": hashed(keys), "l": labels})
     copies = int(pairs["k"].duplicated().sum())
     kinds = pairs.groupby("k", sort=False)["l"].nunique()

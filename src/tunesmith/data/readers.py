@@ -11,6 +11,7 @@ data row in its source.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ DELIMITED = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSON = {".jsonl", ".json", ".ndjson"}
 EXCEL = {".xlsx", ".xlsm"}
 PARQUET = {".parquet", ".pq"}
-CONLL_SUFFIXES = {".conll", ".conllu", ".bio", ".iob", ".iob2", ".bioes", ".txt", ""}
+PLAIN_TEXT = {".txt", ".md"}  # prose for generation, unless it reads as CoNLL
+CONLL_SUFFIXES = {".md", ".conll", ".conllu", ".bio", ".iob", ".iob2", ".bioes", ".txt", ""}
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
 SPLIT_NAMES |= {"test": "test"}
 HUB_PREFIX = "hub:"
@@ -88,13 +90,16 @@ def _read_file(path: Path, flag: str, options: Any) -> pd.DataFrame:
             frame = _read_json(path, read_text(path, encoding))
         else:
             text = read_text(path, encoding)
-            if not looks_like_conll(text):
+            if suffix in PLAIN_TEXT and not looks_like_conll(text):
+                frame = _paragraphs(text)
+            elif not looks_like_conll(text):
                 raise TunesmithError(
                     "not CoNLL: expected `token<TAB>tag` lines (tags O, B-TYPE, I-TYPE)",
                     where=f"{flag} {path}",
                     fix="convert it to CoNLL, or to CSV/JSONL with named columns",
                 )
-            frame = read_conll(path, text)
+            else:
+                frame = read_conll(path, text)
     if frame.empty:
         raise TunesmithError(
             "the file has a header but no rows",
@@ -263,6 +268,12 @@ def _as_text(value) -> Any:
     return value if isinstance(value, (str, list, dict)) else str(value)
 
 
+def _paragraphs(text: str) -> pd.DataFrame:
+    """Plain text: one row per paragraph (blocks separated by blank lines)."""
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text)]
+    return pd.DataFrame({"text": [b for b in blocks if b]})
+
+
 def _subdirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -286,7 +297,18 @@ def read_class_folders(root: Path) -> pd.DataFrame:
                 images.append({"image": str(file.resolve())} | row)
     if texts or images:
         return pd.DataFrame(texts or images)
-    flat = [p for p in sorted(root.iterdir()) if p.is_file() and is_image(p)]
+    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    documents = [p for p in files if p.suffix.lower() in PLAIN_TEXT]
+    if documents:  # a folder of notes: one row per file (generation)
+        return pd.DataFrame(
+            {
+                "text": [
+                    read_text(p, detect_encoding(p)) if p.stat().st_size else "" for p in documents
+                ],
+                "file": [p.name for p in documents],
+            }
+        )
+    flat = [p for p in files if is_image(p)]
     if flat:
         return pd.DataFrame(
             {"image": [str(p.resolve()) for p in flat], "file": [p.name for p in flat]}

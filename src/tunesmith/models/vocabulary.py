@@ -75,7 +75,7 @@ def choose_model(task, texts: list[str]) -> str:
     from tunesmith.models.catalog import CATALOG
 
     share = chinese_share(texts)
-    if share >= 0.3:
+    if share >= 0.3 and task.name in CATALOG[CHINESE_MODEL].tasks:
         if CATALOG[CHINESE_MODEL].installed():
             info(
                 f"{share:.0%} of the text is Chinese: using {CHINESE_MODEL}, which covers "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 
+from tunesmith.data.conversations import looks_like_generation
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.causal_lm import CausalLM
 from tunesmith.tasks.image_classification import ImageClassification, looks_like_image_column
 from tunesmith.tasks.text_classification import TextClassification
 from tunesmith.tasks.token_classification import TokenClassification
@@ -39,9 +41,12 @@ def names() -> list[str]:
 
 
 def detect(table) -> str:
-    """The task a table asks for: lists of tokens/tags or entity spans mean NER; a column of
-    image paths means image classification."""
+    """The task a table asks for: chat messages or instruction/output columns mean generation;
+    lists of tokens/tags or entity spans mean NER; a column of image paths means image
+    classification."""
     first = table.iloc[0] if len(table) else {}
+    if looks_like_generation(table):
+        return "generation"
     if any(isinstance(first[c], list) for c in table.columns):
         return "ner"
     if any(looks_like_image_column(table[c]) for c in table.columns):
@@ -52,3 +57,4 @@ def detect(table) -> str:
 register(TextClassification())
 register(TokenClassification())
 register(ImageClassification())
+register(CausalLM())

@@ -44,6 +44,8 @@ class Task(ABC):
     epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
     default_epochs: float = 3
     learning_rate_scale: float = 1.0  # times the by-model-size default learning rate
+    default_lora: bool = False  # --train.lora when unset
+    peft_task_type: str | None = None  # peft's TaskType for LoRA; None: LoRA not offered
 
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""
@@ -160,9 +162,47 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
     ) -> list[dict]:
         """Answers for raw inputs, in input order."""
 
-    @abstractmethod
     def score(self, predictions: list[dict], examples: Examples, labels: list[str]) -> dict:
-        """Full metrics of predictions against the examples' labels (JSON-ready)."""
+        """Full metrics of predictions against the examples' labels (JSON-ready). Tasks that
+        keep the default `test` implement it."""
+        raise NotImplementedError(f"{self.name} is scored by test()")
+
+    def baseline(self, model: Any, processor: Any, examples: Examples, cfg: TrainConfig):
+        """Measurements of the untrained model on `examples` (the test split), for the report's
+        before/after comparison; None where the task has none."""
+        return None
+
+    def test(
+        self,
+        model: Any,
+        processor: Any,
+        examples: Examples,
+        labels: list[str],
+        max_length: int,
+        batch_size: int,
+        baseline: dict | None = None,
+    ) -> tuple[dict, list[dict]]:
+        """(metrics, predictions) on labelled examples, through the same prediction path as
+        `tunesmith.load(...).predict`."""
+        inputs = list(examples.frame["input"])
+        predictions = self.predict(model, processor, inputs, labels, max_length, batch_size)
+        return self.score(predictions, examples, labels), predictions
+
+    def report_sections(self, metrics: dict, mistakes: list[dict]) -> list[tuple[str, str]]:
+        """(title, HTML) sections of report.html between the headline and the plots."""
+        from tunesmith.evaluation.report import mistakes_table, per_class_table
+
+        return [
+            ("Per class", per_class_table(metrics)),
+            ("Most confident mistakes (test)", mistakes_table(mistakes)),
+        ]
+
+    def card_details(self, metrics: dict) -> str:
+        """The model card's detailed results (Markdown) under the headline numbers."""
+        return "| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n" + "\n".join(
+            f"| {n} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+            for n, m in metrics["per_class"].items()
+        )
 
     @abstractmethod
     def plots(self, metrics: dict, history: list[dict], out_dir: Path) -> dict[str, Path]:

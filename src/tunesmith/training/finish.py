@@ -11,22 +11,24 @@ from tunesmith.console import info
 from tunesmith.run_dir import CONFIG, RunDir, write_json
 
 
-def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_seconds: float) -> Path:
-    """`data` is a PreparedData and `prepared` a PreparedModel (training/pipeline.py)."""
+def finish_run(
+    run: RunDir, cfg: RunConfig, data, prepared, trainer, train_seconds: float, baseline=None
+) -> Path:
+    """`data` is a PreparedData and `prepared` a PreparedModel (training/pipeline.py);
+    `baseline` what the task measured before training (tasks/base.py `baseline`)."""
     from tunesmith.evaluation.model_card import write_model_card
     from tunesmith.evaluation.report import write_report
 
     task, test = data.task, data.splits["test"]
-    # The test split goes through the same prediction path as `tunesmith.load(...).predict`.
-    predictions = task.predict(
+    metrics, predictions = task.test(
         trainer.model,
         prepared.processor,
-        list(test.frame["input"]),
+        test,
         data.labels,
         cfg.train.max_length,
         cfg.train.eval_batch_size,
+        baseline,
     )
-    metrics = task.score(predictions, test, data.labels)
     history = trainer.state.log_history
     write_json(
         run / "metrics.json",
@@ -46,7 +48,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         "data": cfg.data.path,
         "rows (train/val/test)": sizes,
         "trainable parameters": f"{prepared.counts['trainable']:,} of "
-        f"{prepared.counts['total']:,} (frozen: {cfg.train.freeze})",
+        f"{prepared.counts['total']:,} ({prepared.trains})",
         "epochs run": f"{trainer.state.epoch:g} of {cfg.train.epochs:g}",
         "best epoch (restored)": _best_epoch(history, cfg.train.metric, trainer.state.best_metric),
         "learning rate": f"{cfg.train.learning_rate:g}",
@@ -54,15 +56,19 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         "training time": f"{train_seconds:.0f} s",
         "tunesmith": __version__,
     }
+    if cfg.train.lora and cfg.train.merge:
+        from tunesmith.training.lora import save_merged
+
+        save_merged(trainer.model, prepared.processor, run.path / "merged")
+        info(f"Merged model (plain transformers): {run.path / 'merged'}")
     write_report(
         run / "report.html",
         title=f"{task.name}: {Path(cfg.data.path).name}",
         summary=summary,
-        metrics=metrics,
+        sections=task.report_sections(metrics, mistakes),
         plots=plots,
         notes=data.notes,
         headline=task.headline(metrics),
-        mistakes=mistakes,
         config_yaml=(run / CONFIG).read_text(encoding="utf-8"),
     )
     write_model_card(
@@ -72,6 +78,7 @@ def finish_run(run: RunDir, cfg: RunConfig, data, prepared, trainer, train_secon
         base_model=cfg.model,
         labels=data.labels,
         metrics=metrics,
+        details=task.card_details(metrics),
         headline=task.headline(metrics),
         summary=summary,
         usage=task.plain_usage(run.path),

@@ -45,6 +45,7 @@ class PreparedModel:
     description: str  # where the weights came from, for people
     counts: dict[str, int]  # total / trainable parameters
     precision: str  # bf16 / fp16 / fp32
+    trains: str  # what learns, for people: "LoRA r=16 on all-linear" or "frozen: embeddings"
 
 
 def default_out(data_path: str) -> str:
@@ -127,7 +128,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
         if cfg.train.freeze == "auto":
             cfg.train.freeze = "none"  # the new embedding rows must learn
     auto_freeze = cfg.train.freeze == "auto"
-    cfg.train.freeze, counts = data.task.freeze(model, cfg.train.freeze, len(data.splits["train"]))
+    model, counts, trains = _what_trains(model, data, cfg)
     limit = getattr(processor, "model_max_length", None)
     if isinstance(limit, int) and limit < cfg.train.max_length:
         info(f"Max length lowered from {cfg.train.max_length} to {limit}, the model's limit.")
@@ -136,7 +137,11 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
         check_vocabulary(processor, texts, cfg.model, cfg.train.max_length, data.notes)
     if cfg.train.metric == "auto":
         cfg.train.metric = data.task.metric
-    if cfg.train.learning_rate is None:
+    if cfg.train.learning_rate is None and cfg.train.lora:
+        from tunesmith.training.lora import LORA_LEARNING_RATE
+
+        cfg.train.learning_rate = LORA_LEARNING_RATE
+    elif cfg.train.learning_rate is None:
         cfg.train.learning_rate = data.task.default_learning_rate(model, counts)
     if cfg.train.epochs is None:
         cfg.train.epochs = default_epochs(data.task, len(data.splits["train"]), cfg)
@@ -145,13 +150,45 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if attention and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation(attention)
     info(f"Model: {description}.")
+    head = (
+        f"; new head for {len(data.labels)} labels: {', '.join(data.labels[:10])}"
+        f"{' ...' if len(data.labels) > 10 else ''}"
+        if data.labels
+        else ""
+    )
+    chosen = ", chosen by data size" if auto_freeze and not cfg.train.lora else ""
     info(
         f"{counts['trainable'] / 1e6:.1f}M of {counts['total'] / 1e6:.1f}M parameters trainable "
-        f"(frozen: {cfg.train.freeze}{', chosen by data size' if auto_freeze else ''}); new head "
-        f"for {len(data.labels)} labels: {', '.join(data.labels[:10])}"
-        f"{' ...' if len(data.labels) > 10 else ''}."
+        f"({trains}{chosen}){head}."
     )
-    return PreparedModel(model, processor, description, counts, precision)
+    return PreparedModel(model, processor, description, counts, precision, trains)
+
+
+def _what_trains(model, data: PreparedData, cfg: RunConfig):
+    """LoRA adapters (--train.lora, the default for generation) or freezing (--train.freeze):
+    returns the model to train, its parameter counts and a description."""
+    task = data.task
+    if cfg.train.lora is None:
+        cfg.train.lora = task.default_lora
+    if not cfg.train.lora:
+        cfg.train.freeze, counts = task.freeze(model, cfg.train.freeze, len(data.splits["train"]))
+        if cfg.train.merge:
+            info("--train.merge has no effect without LoRA: the run holds the whole model.")
+        return model, counts, f"frozen: {cfg.train.freeze}"
+    if task.peft_task_type is None:
+        raise TunesmithError(
+            f"LoRA is not available for {task.name} models yet",
+            where="--train.lora",
+            fix="train without --lora (use --train.freeze to train fewer weights)",
+        )
+    from tunesmith.training.lora import apply_lora, parameter_counts
+
+    model = apply_lora(model, cfg.train, task.peft_task_type)
+    return (
+        model,
+        parameter_counts(model),
+        f"LoRA r={cfg.train.lora_rank} on {cfg.train.lora_targets}",
+    )
 
 
 MIN_STEPS = 100  # small datasets get more epochs, up to MAX_EPOCHS, to reach this many updates
@@ -228,11 +265,27 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     trainer = build_trainer(
         task, prepared, encoded, cfg.train, data.labels, run.checkpoints, weights
     )
+    baseline = _baseline(run, task, prepared, data, cfg, resume)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_checkpoint(run) if resume else None)
     train_seconds = time.perf_counter() - started
     trainer.save_model(str(run.path))
-    return finish_run(run, cfg, data, prepared, trainer, train_seconds)
+    return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline)
+
+
+def _baseline(run: RunDir, task: Task, prepared: PreparedModel, data, cfg, resume: bool):
+    """The untrained model measured on the test split (saved, so --resume keeps the real
+    'before' numbers), for tasks that report before/after."""
+    saved = run / "baseline.json"
+    if resume and saved.is_file():
+        return json.loads(saved.read_text(encoding="utf-8"))
+    started = time.perf_counter()
+    baseline = task.baseline(prepared.model, prepared.processor, data.splits["test"], cfg.train)
+    if baseline is not None:
+        seconds = time.perf_counter() - started
+        info(f"Measured the model before training on the test split ({seconds:.0f} s).")
+        write_json(saved, baseline)
+    return baseline
 
 
 def _last_checkpoint(run: RunDir) -> str | None:

@@ -54,6 +54,22 @@ def with_loss_tiebreak(compute, metric: str):
     return wrapped
 
 
+def _checkpointing(enabled: bool) -> dict:
+    """TrainingArguments for gradient checkpointing, under the name this transformers uses
+    (5.2x renamed it activation checkpointing); non-reentrant, which works with LoRA's frozen
+    inputs."""
+    if not enabled:
+        return {}
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    name = "activation_checkpointing"
+    if name not in {f.name for f in fields(TrainingArguments)}:
+        name = "gradient_checkpointing"
+    return {name: True, f"{name}_kwargs": {"use_reentrant": False}}
+
+
 def build_trainer(
     task,
     prepared,
@@ -108,10 +124,12 @@ def build_trainer(
         disable_tqdm=False,  # our progress bar, even when library logging is quiet
         dataloader_num_workers=0,
         save_only_model=False,  # optimizer state too, so --resume continues exactly
+        **_checkpointing(cfg.gradient_checkpointing),
     )
     callbacks = [EpochLine(cfg.epochs, task.epoch_metrics)]
     if cfg.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping))
+    compute = task.validation_metrics(labels)  # None: validation loss only
     optimizer = None
     groups = task.parameter_groups(prepared.model, cfg)
     if groups:  # the Trainer schedules every group's own learning rate alike
@@ -124,7 +142,7 @@ def build_trainer(
         eval_dataset=encoded["val"],
         processing_class=prepared.processor,
         data_collator=task.collator(prepared.processor),
-        compute_metrics=with_loss_tiebreak(task.validation_metrics(labels), cfg.metric),
+        compute_metrics=None if compute is None else with_loss_tiebreak(compute, cfg.metric),
         compute_loss_func=task.loss_function(weights),
         callbacks=callbacks,
     )

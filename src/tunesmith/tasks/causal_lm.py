@@ -1,0 +1,306 @@
+"""Generation: fine-tune a causal language model (GPT-style) on plain text, instructions or chats.
+
+LoRA by default (training/lora.py). Metrics are loss and perplexity on the answers of the
+held-out split, before and after fine-tuning, and sample generations for held-out prompts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tunesmith.data.conversations import detect_shape, flatten, prompt_and_reference, to_examples
+from tunesmith.data.readers import describe_row
+from tunesmith.errors import TunesmithError
+from tunesmith.tasks import causal_lm_encoding as lm
+from tunesmith.tasks.base import Examples, Task
+
+SAMPLES = 5  # held-out prompts whose answers the report shows, before and after
+SAMPLE_TOKENS = 64
+
+
+class CausalLM(Task):
+    name = "generation"
+    default_model = "smollm2-135m"
+    input_kind = "text"
+    pipeline_tag = "text-generation"
+    metric = "loss"
+    epoch_metrics = ()
+    default_lora = True
+    peft_task_type = "CAUSAL_LM"
+
+    def texts(self, examples, limit=2000):
+        return [flatten(x) for x in examples.frame["input"][:limit]]
+
+    def freeze(self, model, spec, train_rows):
+        from tunesmith.training.freezing import apply_freezing
+
+        spec = "none" if spec == "auto" else spec  # tied input/output embeddings must learn
+        return spec, apply_freezing(model, spec)
+
+    def check_labels(self, examples, labels):
+        return None  # nothing to check: the answers are the labels
+
+    def label_names(self, examples):
+        if examples.frame.empty:
+            raise TunesmithError(
+                "no rows left after cleaning (see the notes above for what was dropped)",
+                where=examples.source,
+                fix="check the data: every chat needs an assistant answer",
+            )
+        return []
+
+    def prepare(self, table, source, columns, options=None):
+        shape = detect_shape(table, source, columns.get("text"))
+        inputs, notes = to_examples(table, shape, source)
+        frame = pd.DataFrame({"input": inputs, "row": table.index})
+        frame["key"] = frame["input"].map(lambda x: flatten(x) if x else "")  # for duplicates
+        empty = frame["input"].map(lambda x: not x or (isinstance(x, str) and not x.strip()))
+        if empty.any():
+            what = "no answer" if shape.kind != "text" else "no text"
+            first = describe_row(source, int(frame.index[empty][0]))
+            notes.append(f"Dropped {int(empty.sum())} row(s) with {what} (first: {first}).")
+        frame = frame[~empty].reset_index(drop=True)
+        if frame.empty:
+            raise TunesmithError(
+                f"no rows left: {notes[-1]}",
+                where=source,
+                fix="every chat needs an assistant answer and every instruction an output; "
+                "check the file, or the column choice (--data.text_column)",
+            )
+        described = {"chat": "chats", "instruction": "instruction records", "text": "plain text"}
+        notes.append(
+            f"Data read as {described[shape.kind]} (columns: "
+            f"{', '.join(f'{k}={v!r}' for k, v in shape.columns.items())})"
+            + (
+                "; the loss covers only the answers, not the prompts."
+                if shape.kind != "text"
+                else "; packed into blocks of max_length tokens."
+            )
+        )
+        return Examples(frame, source, shape.columns, notes)
+
+    def load_model(self, source, labels, flag_value):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from tunesmith.models.loading import load_or_explain
+
+        tokenizer = load_or_explain(AutoTokenizer, source, flag_value)
+        model = load_or_explain(AutoModelForCausalLM, source, flag_value)
+        lm.prepare_tokenizer(tokenizer)
+        return model, tokenizer
+
+    def load_trained(self, run_dir):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        run_dir = Path(run_dir)
+        tokenizer = AutoTokenizer.from_pretrained(run_dir)
+        manifest = json.loads((run_dir / "tunesmith.json").read_text(encoding="utf-8"))
+        tokenizer.tunesmith_chat = "text" not in manifest["columns"]
+        if (run_dir / "adapter_config.json").is_file():
+            from tunesmith.training.lora import load_adapter
+
+            return load_adapter(AutoModelForCausalLM, run_dir, manifest["base_model"]), tokenizer
+        return AutoModelForCausalLM.from_pretrained(run_dir), tokenizer
+
+    def encode(self, examples, processor, labels, cfg, training=False):
+        from datasets import Dataset
+
+        inputs = list(examples.frame["input"])
+        chat = bool(inputs) and not isinstance(inputs[0], str)
+        processor.tunesmith_chat = chat
+        if chat:
+            columns, counts = lm.encode_chats(processor, inputs, cfg.max_length)
+            self._warn(counts, cfg.max_length, examples)
+            if cfg.packing:
+                columns = lm.pack(columns, cfg.max_length)
+        else:
+            columns = lm.encode_texts(processor, inputs, cfg.max_length)
+        if not columns["input_ids"]:
+            raise TunesmithError(
+                f"nothing left to learn in {examples.source} after tokenising",
+                where=f"--train.max_length {cfg.max_length}",
+                fix="raise --train.max_length so that the answers fit",
+            )
+        columns["attention_mask"] = [[1] * len(row) for row in columns["input_ids"]]
+        columns["length"] = [len(row) for row in columns["input_ids"]]
+        return Dataset.from_dict(columns)
+
+    @staticmethod
+    def _warn(counts: dict, max_length: int, examples: Examples) -> None:
+        from tunesmith.console import info
+
+        if counts["truncated"]:
+            info(
+                f"{counts['truncated']} of {len(examples)} example(s) in {examples.source} are "
+                f"longer than {max_length} tokens and were cut (--train.max_length)."
+            )
+        if counts["no_answer_left"]:
+            info(
+                f"{counts['no_answer_left']} example(s) had no answer left after the cut and "
+                "were skipped."
+            )
+        if counts["unmasked"]:
+            info(
+                f"{counts['unmasked']} chat(s) rendered by a template that rewrites earlier "
+                "turns: their prompts count in the loss too."
+            )
+
+    def collator(self, processor):
+        from transformers import DataCollatorForSeq2Seq
+
+        return DataCollatorForSeq2Seq(
+            processor, label_pad_token_id=lm.IGNORE, pad_to_multiple_of=8, padding=True
+        )
+
+    def loss_function(self, class_weights):
+        return None  # the model's own shifted cross-entropy, over the labelled tokens
+
+    def validation_metrics(self, labels):
+        return None  # validation loss only: logits over the vocabulary are too big to gather
+
+    def default_learning_rate(self, model, counts):
+        from tunesmith.training.trainer import default_learning_rate
+
+        return default_learning_rate(counts["total"] - model.get_input_embeddings().weight.numel())
+
+    def baseline(self, model, processor, examples, cfg):
+        """Test loss and sample answers of the model before any training."""
+        return {
+            "test": self._loss(model, processor, examples, cfg.max_length, cfg.eval_batch_size),
+            "samples": self._samples(model, processor, examples),
+        }
+
+    def _loss(self, model, processor, examples, max_length, batch_size):
+        from tunesmith.config import TrainConfig
+
+        encoded = self.encode(examples, processor, [], TrainConfig(max_length=max_length))
+        return lm.token_loss(model, encoded, self.collator(processor), min(batch_size, 8))
+
+    def _samples(self, model, processor, examples):
+        pairs = [prompt_and_reference(x) for x in examples.frame["input"][:SAMPLES]]
+        answers = lm.generate(model, processor, [p for p, _ in pairs], max_new_tokens=SAMPLE_TOKENS)
+        return [
+            {"prompt": _show(p), "reference": r, "answer": a}
+            for (p, r), a in zip(pairs, answers, strict=True)
+        ]
+
+    def test(self, model, processor, examples, labels, max_length, batch_size, baseline=None):
+        metrics = self._loss(model, processor, examples, max_length, batch_size)
+        metrics["count"] = len(examples)
+        samples = self._samples(model, processor, examples)
+        if baseline:
+            metrics["before"] = baseline["test"]
+            for sample, before in zip(samples, baseline["samples"], strict=True):
+                sample["before"] = before["answer"]
+        metrics["samples"] = samples
+        return metrics, samples
+
+    def predict(self, model, processor, inputs, labels, max_length, batch_size=64, **options):
+        texts = lm.generate(model, processor, list(inputs), min(batch_size, 8), **options)
+        return [{"text": t} for t in texts]
+
+    def stream(self, model, processor, prompt, **options):
+        return lm.stream(model, processor, prompt, **options)
+
+    def headline(self, metrics):
+        out = {"test perplexity": metrics["perplexity"]}
+        if "before" in metrics:
+            out["perplexity before fine-tuning"] = metrics["before"]["perplexity"]
+        out["test loss"] = metrics["loss"]
+        return out
+
+    def mistakes(self, predictions, examples, limit=10):
+        return []  # sample generations take their place in the report
+
+    def report_sections(self, metrics, mistakes):
+        from tunesmith.evaluation.report import table
+
+        before = metrics.get("before")
+        rows = [["loss per answer token", _num(before, "loss"), f"{metrics['loss']:.4f}"]]
+        rows.append(["perplexity", _num(before, "perplexity"), f"{metrics['perplexity']:.3f}"])
+        scores = table(["test split", "before fine-tuning", "after"], rows)
+        scores += (
+            f"<p class='muted'>Over {metrics['tokens']:,} answer tokens of {metrics['count']} "
+            "held-out examples; for chat and instruction data the loss covers only the answers, "
+            "not the prompts. Lower is better.</p>"
+        )
+        samples = "".join(
+            f"<h3>Prompt</h3><pre>{html.escape(s['prompt'])}</pre>"
+            + table(
+                ["", "answer"],
+                [
+                    ["data", s["reference"]],
+                    ["before", s.get("before", "n/a")],
+                    ["after", s["answer"]],
+                ],
+            )
+            for s in metrics["samples"]
+        )
+        return [
+            ("Before and after fine-tuning", scores),
+            (f"Sample generations (greedy, up to {SAMPLE_TOKENS} tokens)", samples),
+        ]
+
+    def card_details(self, metrics):
+        before = metrics.get("before") or {}
+        return (
+            "| test split | before | after |\n|---|---|---|\n"
+            f"| loss per answer token | {before.get('loss', 'n/a')} | {metrics['loss']} |\n"
+            f"| perplexity | {before.get('perplexity', 'n/a')} | {metrics['perplexity']} |"
+        )
+
+    def plain_usage(self, run_dir):
+        run_dir = Path(run_dir)
+        merged = (
+            "\nThe adapters merged into the base model (`--train.merge`), with transformers alone:"
+            '\n```python\nfrom transformers import pipeline\ngenerate = pipeline("text-generation",'
+            ' model="path/to/this/folder/merged")\n```'
+            if (run_dir / "merged").is_dir()
+            else ""
+        )
+        if (run_dir / "adapter_config.json").is_file():
+            return f"""LoRA adapters on the base model, with transformers and peft:
+```python
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer
+model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")
+tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
+```{merged}"""
+        return super().plain_usage(run_dir)
+
+    def plots(self, metrics, history, out_dir: Path):
+        from tunesmith.evaluation import plots
+
+        return {"Learning curves": plots.learning_curves(history, out_dir, ())} if history else {}
+
+    def format_answer(self, answer):
+        return answer["text"]
+
+    def answer_columns(self, answer):
+        return {"generated": answer["text"]}
+
+    def describe(self, metrics):
+        before = metrics.get("before")
+        was = f" (before fine-tuning: {before['perplexity']:.2f})" if before else ""
+        lines = [f"  test perplexity {metrics['perplexity']:.2f}{was}, loss {metrics['loss']:.4f}"]
+        for sample in metrics["samples"][:2]:
+            lines.append(f"  prompt: {sample['prompt'][-120:]!r}")
+            if "before" in sample:
+                lines.append(f"    before: {sample['before'][:160]!r}")
+            lines.append(f"    after:  {sample['answer'][:160]!r}")
+        return "\n".join(lines)
+
+
+def _num(values: dict | None, key: str) -> str:
+    return f"{values[key]:.4f}" if values else "n/a"
+
+
+def _show(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(f"{m['role']}: {m['content']}" for m in prompt)
