@@ -257,3 +257,37 @@ def test_service_answers_prompts(chat_run):
         )
     assert response.status_code == 200
     assert response.json()["outputs"] == expected
+
+
+def test_predict_file_of_prompts_chats_and_instructions(chat_run, tmp_path):
+    from tunesmith.prediction_files import predict_file
+
+    model = tunesmith.load(chat_run)
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "Topic of: goal"},
+                    {"role": "assistant", "content": "x"},
+                    {"role": "user", "content": "Topic of: shares"},
+                ]
+            }
+        )
+        + "\n"
+    )
+    predict_file(chat_run, chats, tmp_path / "a.jsonl", None)
+    out = json.loads((tmp_path / "a.jsonl").read_text())
+    chat = [
+        {"role": "user", "content": "Topic of: goal"},
+        {"role": "assistant", "content": "x"},
+        {"role": "user", "content": "Topic of: shares"},
+    ]
+    assert out["generated"] == model.predict(chat)["text"]
+    pd.DataFrame({"instruction": ["Topic of:"], "input": ["goal match"]}).to_csv(
+        tmp_path / "i.csv", index=False
+    )
+    predict_file(chat_run, tmp_path / "i.csv", tmp_path / "b.csv", None)
+    assert pd.read_csv(tmp_path / "b.csv")["generated"].fillna("").tolist() == [
+        model.predict("Topic of:\n\ngoal match")["text"]
+    ]

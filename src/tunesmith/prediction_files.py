@@ -52,6 +52,11 @@ def predict_file(
             table, text_column or (saved if saved in table else None), input_path, "--text-column"
         )
         answers = model.predict(resolve_paths(table[column], input_path))
+    elif model.task.name == "generation":
+        from tunesmith.data.conversations import prompts_from_table
+
+        column, prompts = prompts_from_table(table, str(input_path), text_column)
+        answers = model.predict(prompts)
     else:
         saved = model.manifest["columns"]["text"]
         column = detect_text_column(table, input_path, text_column, saved)

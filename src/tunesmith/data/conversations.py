@@ -126,7 +126,7 @@ def _instruction(table: pd.DataFrame, i: int, columns: dict[str, str]) -> list[d
     return [*messages, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]
 
 
-def _messages(value, source: str, i: int, column: str) -> list[dict] | None:
+def _messages(value, source: str, i: int, column: str, need_answer: bool = True):
     if not isinstance(value, list) or not value:
         return None
     out = []
@@ -144,7 +144,7 @@ def _messages(value, source: str, i: int, column: str) -> list[dict] | None:
                 '"..."} (or ShareGPT {"from": "human"|"gpt", "value": "..."})',
             )
         out.append({"role": ROLES[str(role).lower()], "content": content})
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
+    if need_answer and not any(m["role"] == "assistant" and m["content"].strip() for m in out):
         return None  # nothing to learn from; counted and reported by the caller
     return out
 
@@ -164,3 +164,34 @@ def flatten(example) -> str:
     if isinstance(example, str):
         return example
     return "\n".join(f"{m['role']}: {m['content']}" for m in example)
+
+
+def prompts_from_table(table: pd.DataFrame, source: str, text_column: str | None = None):
+    """Prompts to answer from a file (`predict --input`): chats (answered after their last
+    user turn), instruction records (built as in training; any output column is ignored), or
+    a column of plain prompts. Returns (the column described, prompts)."""
+    lower = {str(c).lower(): c for c in table.columns}
+    prompt = next((lower[c] for c in PROMPT_COLUMNS if c in lower), None)
+    if prompt and not text_column:
+        extra = lower.get("input")
+        prompts = [
+            f"{p}\n\n{e}".strip() if extra else str(p)
+            for p, e in zip(
+                table[prompt], table[extra] if extra else [""] * len(table), strict=True
+            )
+        ]
+        return prompt, prompts
+    shape = detect_shape(table, source, text_column)
+    if shape.kind == "chat":
+        column = shape.columns["messages"]
+        chats = [_messages(v, source, i, column) or [] for i, v in enumerate(table[column])]
+        return column, [
+            c[: max(i for i, m in enumerate(c) if m["role"] == "user") + 1] for c in chats
+        ]
+    column = shape.columns.get("text") or next(iter(shape.columns.values()))
+    return column, [str(v) for v in table[column]]
+
+
+def _up_to_last_question(chat: list[dict]) -> list[dict]:
+    users = [i for i, m in enumerate(chat) if m["role"] == "user"]
+    return chat[: users[-1] + 1] if users else chat
