@@ -43,6 +43,7 @@ def train(
     **settings: Any,
 ) -> Model:
     """Fine-tune a model on the data at `path` and return it, loaded (`model.path` is the run).
+    Under `torchrun` / `accelerate launch` only the main process returns it; the others None.
 
     `settings` are the config keys: `model="minilm-l6"`, `out="runs/x"`,
     `data={"text_column": "review"}`, `train={"epochs": 1, "learning_rate": 3e-5}`.
@@ -57,7 +58,10 @@ def train(
         if saved.is_file():
             config = yaml.safe_load(saved.read_text(encoding="utf-8"))
     cfg = resolve_config(str(path) if path else None, config=config, overrides=settings)
-    return load(run_training(cfg, resume=resume, overwrite=overwrite))
+    run = run_training(cfg, resume=resume, overwrite=overwrite)
+    from tunesmith.training.processes import is_main
+
+    return load(run) if is_main() else None  # under torchrun, the main process reports
 
 
 def load(run_dir: str | Path, backend: str = "pytorch", precision: str = "fp32") -> Model:

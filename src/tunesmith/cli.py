@@ -377,7 +377,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = train(
         args.data, config=args.config, resume=args.resume, overwrite=args.overwrite, **overrides
     )
-    print(f"Finished: {model.path}")
+    if model is not None:  # None: a helper process under torchrun
+        print(f"Finished: {model.path}")
     return 0
 
 

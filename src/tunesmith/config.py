@@ -166,6 +166,16 @@ class TrainConfig(_Group):
         description="generation: pack several chat/instruction examples into each "
         "max_length block (plain text is always packed)",
     )
+    deepspeed: str | None = Field(
+        None,
+        description="DeepSpeed config JSON file, handed to the Trainer (multi-GPU; needs "
+        "`pip install deepspeed`)",
+    )
+    fsdp: str | None = Field(
+        None,
+        description="PyTorch FSDP options handed to the Trainer, e.g. 'full_shard auto_wrap' "
+        "(multi-GPU)",
+    )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
 

@@ -3,11 +3,14 @@ stdout carries only results (predictions, metrics) and can be piped."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def info(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A message for the user, from the main process only when several train together."""
+    if os.environ.get("RANK", "0") == "0":
+        print(message, file=sys.stderr, flush=True)
 
 
 def quiet_libraries() -> None:

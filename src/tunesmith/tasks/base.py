@@ -46,6 +46,7 @@ class Task(ABC):
     learning_rate_scale: float = 1.0  # times the by-model-size default learning rate
     default_lora: bool = False  # --train.lora when unset
     peft_task_type: str | None = None  # peft's TaskType for LoRA; None: LoRA not offered
+    keeps_adapters: bool = False  # LoRA runs hold the adapters (else the merged model)
 
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""

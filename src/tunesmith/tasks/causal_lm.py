@@ -32,6 +32,7 @@ class CausalLM(Task):
     epoch_metrics = ()
     default_lora = True
     peft_task_type = "CAUSAL_LM"
+    keeps_adapters = True  # adapters are a few MB; the base model is hundreds
 
     def texts(self, examples, limit=2000):
         return [flatten(x) for x in examples.frame["input"][:limit]]

@@ -68,6 +68,7 @@ class ImageClassification(TextClassification):
     cleans_inputs = False
     group_by_length = False
     default_epochs = 5
+    peft_task_type = None  # LoRA on CNNs is not wired; --train.freeze head is the small option
 
     def texts(self, examples, limit=2000):
         return []

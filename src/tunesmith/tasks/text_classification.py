@@ -30,6 +30,7 @@ class TextClassification(Task):
     pipeline_tag = "text-classification"
     metric = "f1_macro"
     epoch_metrics = ("accuracy", "f1_macro")
+    peft_task_type = "SEQ_CLS"  # --lora: adapters plus a fully trained classifier head
 
     def stratify_key(self, examples):
         return examples.frame["label"]

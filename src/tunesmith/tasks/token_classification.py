@@ -126,6 +126,7 @@ class TokenClassification(Task):
     pipeline_tag = "token-classification"
     metric = "f1"
     epoch_metrics = ("f1", "precision", "recall")
+    peft_task_type = "TOKEN_CLS"
     # Measured on tweet NER (MiniLM-L6, 1,914 sentences): 3 epochs at 5e-5 reached test entity
     # F1 0.33; 5 epochs at 1e-4 reached 0.52. A fresh per-token head needs more and larger steps.
     default_epochs = 5

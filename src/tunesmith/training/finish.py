@@ -37,6 +37,8 @@ def finish_run(
             "validation": [h for h in history if "eval_loss" in h],
             "best_validation": _best_entry(history, trainer.state.best_metric),
             "train_seconds": round(train_seconds, 1),
+            "processes": trainer.args.world_size,
+            "steps": trainer.state.global_step,
             "epochs_run": trainer.state.epoch,
         },
     )
@@ -53,6 +55,7 @@ def finish_run(
         "best epoch (restored)": _best_epoch(history, cfg.train.metric, trainer.state.best_metric),
         "learning rate": f"{cfg.train.learning_rate:g}",
         "precision": prepared.precision,
+        "processes": f"{trainer.args.world_size} ({trainer.args.parallel_mode.value})",
         "training time": f"{train_seconds:.0f} s",
         "tunesmith": __version__,
     }

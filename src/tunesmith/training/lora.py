@@ -1,8 +1,9 @@
 """LoRA through peft: small trainable adapters beside frozen pretrained weights.
 
-The run directory then holds the adapters (adapter_config.json, adapter_model.safetensors);
+Generation runs hold the adapters (adapter_config.json, adapter_model.safetensors), and
 `--train.merge` also writes RUN/merged, the adapters folded into the base model, which plain
-transformers loads without peft.
+transformers loads without peft. Classification and NER runs hold the merged model (so
+pipeline(), ONNX export and retraining work as without LoRA) and the adapters in RUN/adapter.
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ def apply_lora(model: Any, cfg: TrainConfig, task_type: str):
     from peft import LoraConfig, get_peft_model
 
     targets = cfg.lora_targets.strip()
-    target_modules: str | list[str] = (
-        targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
+    linear = sorted(
+        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     )
+    target_modules: str | list[str] = [t.strip() for t in targets.split(",") if t.strip()]
+    if targets == "all-linear":
+        # peft's own "all-linear" leaves out a language model's output layer but not a new
+        # classifier head, which must train whole (peft's modules_to_save), not get adapters
+        heads = {"classifier", "score", "lm_head"}
+        target_modules = (
+            "all-linear" if task_type == "CAUSAL_LM" else [n for n in linear if n not in heads]
+        )
     config = LoraConfig(
         r=cfg.lora_rank,
         lora_alpha=cfg.lora_alpha,
@@ -36,17 +45,10 @@ def apply_lora(model: Any, cfg: TrainConfig, task_type: str):
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        names = sorted(
-            {
-                n.rsplit(".", 1)[-1]
-                for n, m in model.named_modules()
-                if isinstance(m, torch.nn.Linear)
-            }
-        )
         raise TunesmithError(
             f"LoRA cannot use these target modules ({str(exc).splitlines()[0][:200]})",
             where=f"--train.lora_targets {cfg.lora_targets}",
-            fix=f"use all-linear, or some of this model's linear layers: {', '.join(names)}",
+            fix=f"use all-linear, or some of this model's linear layers: {', '.join(linear)}",
         ) from None
 
 
@@ -62,6 +64,16 @@ def save_merged(model: Any, processor: Any, folder: Path) -> Path:
     merged.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def save_merged_run(trainer: Any, processor: Any, run_path: Path) -> None:
+    """For tasks whose runs stay plain transformers models (classification, NER): the adapters
+    in RUN/adapter, the merged model in the run itself, where pipeline(), export and retraining
+    expect it. `trainer.model` becomes the merged model, which the test pass then scores."""
+    trainer.model.save_pretrained(run_path / "adapter")
+    trainer.model = trainer.model.merge_and_unload()
+    trainer.model.save_pretrained(run_path)
+    processor.save_pretrained(run_path)
 
 
 def load_adapter(model_class: Any, run_dir: Path, base_model: str):

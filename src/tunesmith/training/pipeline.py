@@ -24,6 +24,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.models.loading import resolve
 from tunesmith.run_dir import CONFIG, RunDir, write_atomic, write_json
 from tunesmith.tasks import Examples, Task
+from tunesmith.training.processes import is_main
 
 
 @dataclass
@@ -216,7 +217,9 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
         )
     cfg.out = cfg.out or default_out(cfg.data.path)
     run = RunDir(cfg.out)
-    run.check(resume=resume, overwrite=overwrite)  # an existing run refuses before any work
+    main = is_main()  # under torchrun/accelerate only the main process writes the run
+    if main:
+        run.check(resume=resume, overwrite=overwrite)  # an existing run refuses before any work
     if cfg.model:
         resolve(cfg.model)  # an unknown model name fails now, before any reading
 
@@ -226,15 +229,8 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     if resume:
         _check_same_data(run, data.fingerprints)
     prepared = prepare_model(data, cfg)
-    run.prepare(resume=resume, overwrite=overwrite)
-    write_atomic(
-        run / CONFIG, yaml.safe_dump(cfg.model_dump(), sort_keys=False, allow_unicode=True)
-    )
-    rows = {name: [int(r) for r in ex.frame["row"]] for name, ex in data.splits.items()}
-    write_json(
-        run / "splits.json", {"fingerprints": data.fingerprints, "labels": data.labels, **rows}
-    )
-    write_reports(data.doctor, run.path)
+    if main:
+        _start_run(run, cfg, data, resume, overwrite)
 
     from tunesmith.training.finish import finish_run
     from tunesmith.training.trainer import build_trainer
@@ -265,12 +261,33 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
     trainer = build_trainer(
         task, prepared, encoded, cfg.train, data.labels, run.checkpoints, weights
     )
-    baseline = _baseline(run, task, prepared, data, cfg, resume)
+    baseline = _baseline(run, task, prepared, data, cfg, resume) if main else None
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_checkpoint(run) if resume else None)
     train_seconds = time.perf_counter() - started
-    trainer.save_model(str(run.path))
+    if not main:
+        trainer.save_model(str(run.path))  # collective under FSDP/DeepSpeed; writes nothing here
+        return run.path
+    if cfg.train.lora and not task.keeps_adapters:
+        from tunesmith.training.lora import save_merged_run
+
+        save_merged_run(trainer, prepared.processor, run.path)
+    else:
+        trainer.save_model(str(run.path))
     return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline)
+
+
+def _start_run(run: RunDir, cfg: RunConfig, data: PreparedData, resume: bool, overwrite: bool):
+    """The run directory with what is known before training: settings, splits, data report."""
+    run.prepare(resume=resume, overwrite=overwrite)
+    write_atomic(
+        run / CONFIG, yaml.safe_dump(cfg.model_dump(), sort_keys=False, allow_unicode=True)
+    )
+    rows = {name: [int(r) for r in ex.frame["row"]] for name, ex in data.splits.items()}
+    write_json(
+        run / "splits.json", {"fingerprints": data.fingerprints, "labels": data.labels, **rows}
+    )
+    write_reports(data.doctor, run.path)
 
 
 def _baseline(run: RunDir, task: Task, prepared: PreparedModel, data, cfg, resume: bool):

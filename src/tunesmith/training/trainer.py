@@ -123,8 +123,13 @@ def build_trainer(
         report_to="none",
         disable_tqdm=False,  # our progress bar, even when library logging is quiet
         dataloader_num_workers=0,
+        # several processes (torchrun): frozen weights need no gradient sync, and searching the
+        # graph for unused parameters each step only costs time
+        ddp_find_unused_parameters=False,
         save_only_model=False,  # optimizer state too, so --resume continues exactly
         **_checkpointing(cfg.gradient_checkpointing),
+        **({"deepspeed": cfg.deepspeed} if cfg.deepspeed else {}),
+        **({"fsdp": cfg.fsdp} if cfg.fsdp else {}),
     )
     callbacks = [EpochLine(cfg.epochs, task.epoch_metrics)]
     if cfg.early_stopping:
