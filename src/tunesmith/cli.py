@@ -140,6 +140,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
     train.set_defaults(handler=cmd_train)
 
+    distill = commands.add_parser(
+        "distill",
+        parents=[common],
+        help="train a small student model from a trained teacher run",
+        description="Knowledge distillation: the student (default minilm-l3, 3 layers) learns "
+        "from the teacher run's softened answers (--train.distill_temperature T) mixed with "
+        "the hard labels (weight 1 - --train.distill_alpha). The teacher answers the training "
+        "split once, before training. "
+        "Data, columns, cleaning and seed default to the teacher's, so both are tested on the "
+        "same split; the report compares them on size, speed and test metrics.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tunesmith distill --teacher runs/bbc\n  tunesmith distill --teacher "
+        "runs/bbc --student minilm-l3 --train.distill_temperature 4 --train.distill_alpha 0.7 "
+        "--out runs/bbc-small",
+    )
+    distill.add_argument(
+        "--data", metavar="DATA", help="training data (default: the teacher's, same split)"
+    )
+    distill.add_argument("--teacher", required=True, metavar="RUN", help="finished teacher run")
+    distill.add_argument(
+        "--student", default="minilm-l3", help="student model (default: minilm-l3)"
+    )
+    distill.add_argument("--temperature", type=float, help="softening temperature T (default: 2)")
+    distill.add_argument(
+        "--alpha", type=float, help="weight of the teacher's soft targets (default: 0.5)"
+    )
+    distill.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_config_flags(distill, ("out",), ("train",))
+    distill.set_defaults(handler=cmd_distill)
+
     inspect = commands.add_parser(
         "inspect",
         parents=[common],
@@ -378,6 +408,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.data, config=args.config, resume=args.resume, overwrite=args.overwrite, **overrides
     )
     if model is not None:  # None: a helper process under torchrun
+        print(f"Finished: {model.path}")
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from tunesmith.api import train
+    from tunesmith.config import merge
+    from tunesmith.training.distillation import teacher_config
+
+    base = teacher_config(args.teacher)
+    overrides = _overrides(args)
+    overrides = merge(overrides, {"model": args.student, "train": {"teacher": args.teacher}})
+    overrides.setdefault("out", f"{str(Path(args.teacher)).rstrip('/')}-{args.student}")
+    model = train(args.data, config=base, overwrite=args.overwrite, **overrides)
+    if model is not None:
         print(f"Finished: {model.path}")
     return 0
 

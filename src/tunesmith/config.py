@@ -166,6 +166,20 @@ class TrainConfig(_Group):
         description="generation: pack several chat/instruction examples into each "
         "max_length block (plain text is always packed)",
     )
+    teacher: str | None = Field(
+        None,
+        description="distillation: a finished text-classification run whose answers the "
+        "student learns from (`tunesmith distill` sets it)",
+    )
+    distill_temperature: float = Field(
+        2.0, gt=0, le=20, description="distillation: softening temperature T"
+    )
+    distill_alpha: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="distillation: weight of the teacher's soft targets (the rest: hard labels)",
+    )
     deepspeed: str | None = Field(
         None,
         description="DeepSpeed config JSON file, handed to the Trainer (multi-GPU; needs "

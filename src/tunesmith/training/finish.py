@@ -30,6 +30,14 @@ def finish_run(
         baseline,
     )
     history = trainer.state.log_history
+    mistakes = task.mistakes(predictions, test)
+    sections = task.report_sections(metrics, mistakes)
+    comparison = None
+    if cfg.train.teacher:
+        from tunesmith.training.distillation import compare, report_section
+
+        comparison = compare(cfg.train.teacher, trainer.model, prepared.processor, data, cfg)
+        sections.append(report_section(comparison, run.path))
     write_json(
         run / "metrics.json",
         {
@@ -40,9 +48,9 @@ def finish_run(
             "processes": trainer.args.world_size,
             "steps": trainer.state.global_step,
             "epochs_run": trainer.state.epoch,
+            **({"distillation": comparison} if comparison else {}),
         },
     )
-    mistakes = task.mistakes(predictions, test)
     plots = task.plots(metrics, history, run.path) | task.mistake_gallery(mistakes, run.path)
     sizes = "/".join(str(len(data.splits[name])) for name in ("train", "val", "test"))
     summary = {
@@ -68,7 +76,7 @@ def finish_run(
         run / "report.html",
         title=f"{task.name}: {Path(cfg.data.path).name}",
         summary=summary,
-        sections=task.report_sections(metrics, mistakes),
+        sections=sections,
         plots=plots,
         notes=data.notes,
         headline=task.headline(metrics),

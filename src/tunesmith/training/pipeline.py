@@ -258,8 +258,13 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
             "Classes are imbalanced: the loss weighs rare classes up "
             "(--train.class_weights none turns this off)."
         )
+    loss = None
+    if cfg.train.teacher:
+        from tunesmith.training.distillation import attach_teacher
+
+        encoded["train"], loss = attach_teacher(cfg, data, encoded["train"], weights)
     trainer = build_trainer(
-        task, prepared, encoded, cfg.train, data.labels, run.checkpoints, weights
+        task, prepared, encoded, cfg.train, data.labels, run.checkpoints, weights, loss
     )
     baseline = _baseline(run, task, prepared, data, cfg, resume) if main else None
     started = time.perf_counter()

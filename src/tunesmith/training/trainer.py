@@ -78,8 +78,10 @@ def build_trainer(
     labels: list[str],
     checkpoint_dir: Path,
     weights=None,
+    loss=None,
 ):
-    """A Trainer for `prepared` (a PreparedModel) on `encoded` train/val datasets."""
+    """A Trainer for `prepared` (a PreparedModel) on `encoded` train/val datasets; `loss`
+    replaces the task's loss function (distillation)."""
     import torch
     from transformers import (
         EarlyStoppingCallback,
@@ -148,7 +150,7 @@ def build_trainer(
         processing_class=prepared.processor,
         data_collator=task.collator(prepared.processor),
         compute_metrics=None if compute is None else with_loss_tiebreak(compute, cfg.metric),
-        compute_loss_func=task.loss_function(weights),
+        compute_loss_func=loss or task.loss_function(weights),
         callbacks=callbacks,
     )
     trainer.remove_callback(ProgressCallback)
