@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-image demo-generation test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve clean
+.PHONY: install demo demo-ner demo-image demo-generation test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-image: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/serve_vs_pipeline.py
+
+bench-scaling: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/scaling.py
 
 bench-data: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/large_csv.py

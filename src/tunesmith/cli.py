@@ -170,6 +170,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(distill, ("out",), ("train",))
     distill.set_defaults(handler=cmd_distill)
 
+    tune = commands.add_parser(
+        "tune",
+        parents=[common],
+        help="search hyperparameters with Optuna, then train the best settings",
+        description="Hyperparameter search: each trial trains with settings Optuna picks "
+        "(learning rate, batch size, epochs, warm-up, weight decay, freezing) and is scored on "
+        "the validation split; trials falling behind are pruned after an epoch. The study is "
+        "kept in OUT.tune/study.db, so running the same command again resumes it. The best "
+        "settings then train the run in --out, tested once on the test split; its report shows "
+        "every trial. Flags you give fix a setting for all trials.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tunesmith tune reviews.csv --trials 20 --timeout 30m\n"
+        "  tunesmith tune bbc/ --model minilm-l6 --trials 8 --out runs/bbc-tuned",
+    )
+    tune.add_argument("data", nargs="?", metavar="DATA", help="training data (as for train)")
+    tune.add_argument("--config", metavar="FILE", help="YAML file with the same keys as the flags")
+    tune.add_argument(
+        "--trials", type=int, default=20, help="trials in the study, in all (default: 20)"
+    )
+    tune.add_argument(
+        "--timeout", help="stop starting trials after this long: 90s, 30m, 2h (default: none)"
+    )
+    tune.add_argument("--overwrite", action="store_true", help="replace an existing --out run")
+    _add_config_flags(tune)
+    tune.set_defaults(handler=cmd_tune)
+
     inspect = commands.add_parser(
         "inspect",
         parents=[common],
@@ -424,6 +450,21 @@ def cmd_distill(args: argparse.Namespace) -> int:
     model = train(args.data, config=base, overwrite=args.overwrite, **overrides)
     if model is not None:
         print(f"Finished: {model.path}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from tunesmith.api import load, resolve_config
+    from tunesmith.training.search import parse_duration, tune
+
+    if args.trials < 1:
+        raise TunesmithError(
+            f"--trials must be at least 1 (got {args.trials})", where="--trials", fix="--trials 20"
+        )
+    timeout = parse_duration(args.timeout)
+    cfg = resolve_config(args.data, config=args.config, overrides=_overrides(args))
+    path = tune(cfg, args.trials, timeout, overwrite=args.overwrite)
+    print(f"Finished: {load(path).path}")
     return 0
 
 

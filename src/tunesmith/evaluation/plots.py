@@ -121,3 +121,32 @@ def image_gallery(mistakes: list[dict], out_dir: Path, limit: int = 12) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def search_history(rows: list[dict], metric: str, out_dir: Path) -> Path:
+    """Hyperparameter search: each trial's validation score and the best so far; the score
+    against the learning rate (the setting that matters most)."""
+    plt = _pyplot()
+    done = [r for r in rows if r["value"] is not None]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if done:
+        left.plot([r["trial"] for r in done], [r["value"] for r in done], "o", label="trial")
+        best, line = None, []
+        pick = min if metric == "loss" else max
+        for r in done:
+            best = r["value"] if best is None else pick(best, r["value"])
+            line.append(best)
+        left.step([r["trial"] for r in done], line, where="post", label="best so far")
+        left.legend()
+        rated = [r for r in done if "learning_rate" in r]
+        right.scatter([r["learning_rate"] for r in rated], [r["value"] for r in rated])
+        right.set_xscale("log")
+    pruned = [r["trial"] for r in rows if r["state"] == "pruned"]
+    title = f"Trials ({len(pruned)} pruned)" if pruned else "Trials"
+    left.set(xlabel="trial", ylabel=f"validation {metric}", title=title)
+    right.set(xlabel="learning rate", ylabel=f"validation {metric}", title="Score by learning rate")
+    fig.tight_layout()
+    path = out_dir / "search.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -12,7 +12,14 @@ from tunesmith.run_dir import CONFIG, RunDir, write_json
 
 
 def finish_run(
-    run: RunDir, cfg: RunConfig, data, prepared, trainer, train_seconds: float, baseline=None
+    run: RunDir,
+    cfg: RunConfig,
+    data,
+    prepared,
+    trainer,
+    train_seconds: float,
+    baseline=None,
+    extras: dict | None = None,
 ) -> Path:
     """`data` is a PreparedData and `prepared` a PreparedModel (training/pipeline.py);
     `baseline` what the task measured before training (tasks/base.py `baseline`)."""
@@ -38,6 +45,8 @@ def finish_run(
 
         comparison = compare(cfg.train.teacher, trainer.model, prepared.processor, data, cfg)
         sections.append(report_section(comparison, run.path))
+    extras = extras or {}
+    sections += extras.get("sections", [])
     write_json(
         run / "metrics.json",
         {
@@ -49,9 +58,11 @@ def finish_run(
             "steps": trainer.state.global_step,
             "epochs_run": trainer.state.epoch,
             **({"distillation": comparison} if comparison else {}),
+            **extras.get("metrics", {}),
         },
     )
     plots = task.plots(metrics, history, run.path) | task.mistake_gallery(mistakes, run.path)
+    plots |= extras.get("plots", {})
     sizes = "/".join(str(len(data.splits[name])) for name in ("train", "val", "test"))
     summary = {
         "base model": prepared.description,

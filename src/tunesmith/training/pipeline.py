@@ -208,7 +208,11 @@ def default_epochs(task: Task, train_rows: int, cfg: RunConfig) -> float:
     return max(task.default_epochs, min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps)))
 
 
-def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> Path:
+def run_training(
+    cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, extras: dict | None = None
+) -> Path:
+    """Train and finish one run. `extras` adds to the report: {"sections": [(title, html)],
+    "plots": {title: png}, "metrics": {key: value}} (the hyperparameter search uses it)."""
     if not cfg.data.path:
         raise TunesmithError(
             "no training data given",
@@ -233,8 +237,30 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
         _start_run(run, cfg, data, resume, overwrite)
 
     from tunesmith.training.finish import finish_run
+
+    trainer = build_run_trainer(data, prepared, cfg, run.checkpoints)
+    baseline = _baseline(run, task, prepared, data, cfg, resume) if main else None
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=_last_checkpoint(run) if resume else None)
+    train_seconds = time.perf_counter() - started
+    if not main:
+        trainer.save_model(str(run.path))  # collective under FSDP/DeepSpeed; writes nothing here
+        return run.path
+    if cfg.train.lora and not task.keeps_adapters:
+        from tunesmith.training.lora import save_merged_run
+
+        save_merged_run(trainer, prepared.processor, run.path)
+    else:
+        trainer.save_model(str(run.path))
+    return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline, extras)
+
+
+def build_run_trainer(data: PreparedData, prepared: PreparedModel, cfg: RunConfig, checkpoints):
+    """Encode the train and val splits and build the Trainer (with class weights, and the
+    teacher's answers when distilling); shared by `train` and each `tune` trial."""
     from tunesmith.training.trainer import build_trainer
 
+    task = data.task
     sizes = {name: len(ex) for name, ex in data.splits.items()}
     size = (
         f"max length {cfg.train.max_length}"
@@ -263,23 +289,9 @@ def run_training(cfg: RunConfig, *, resume: bool = False, overwrite: bool = Fals
         from tunesmith.training.distillation import attach_teacher
 
         encoded["train"], loss = attach_teacher(cfg, data, encoded["train"], weights)
-    trainer = build_trainer(
-        task, prepared, encoded, cfg.train, data.labels, run.checkpoints, weights, loss
+    return build_trainer(
+        task, prepared, encoded, cfg.train, data.labels, checkpoints, weights, loss
     )
-    baseline = _baseline(run, task, prepared, data, cfg, resume) if main else None
-    started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=_last_checkpoint(run) if resume else None)
-    train_seconds = time.perf_counter() - started
-    if not main:
-        trainer.save_model(str(run.path))  # collective under FSDP/DeepSpeed; writes nothing here
-        return run.path
-    if cfg.train.lora and not task.keeps_adapters:
-        from tunesmith.training.lora import save_merged_run
-
-        save_merged_run(trainer, prepared.processor, run.path)
-    else:
-        trainer.save_model(str(run.path))
-    return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline)
 
 
 def _start_run(run: RunDir, cfg: RunConfig, data: PreparedData, resume: bool, overwrite: bool):
