@@ -413,6 +413,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(handler=cmd_doctor)
 
+    models = commands.add_parser(
+        "models",
+        parents=[common],
+        help="the model catalog, and which model to pick for a task on this machine",
+        description="Without --task: the catalog (tasks, size, offline availability, licence). "
+        "With --task: each model available offline for it runs a few real training steps in "
+        "its own process; the measured step time and peak memory give estimated minutes per "
+        "epoch for your data (--data) and a recommendation within --budget.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tunesmith models\n  tunesmith models --task text-classification "
+        "--data reviews.csv --budget 30m",
+    )
+    models.add_argument("--task", help="text-classification, ner, image-classification, generation")
+    models.add_argument("--data", metavar="DATA", help="your training data, for its size")
+    models.add_argument("--budget", help="time you can spend training: 90s, 30m, 2h")
+    models.add_argument("--batch-size", type=int, default=16, help="batch for the probe (16)")
+    models.add_argument("--json", action="store_true", help="print the report as JSON")
+    models.set_defaults(handler=cmd_models)
+
     runs = commands.add_parser("runs", parents=[common], help="a run's versions and which is live")
     runs.add_argument("run", metavar="RUN", help="run directory")
     runs.set_defaults(handler=cmd_runs)
@@ -606,6 +625,33 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     report = check_machine(args.out, probe_hub=not args.no_network)
     print(json.dumps(report, indent=2) if args.json else format_machine(report))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from tunesmith.models.advice import advise, catalog_rows, format_advice
+
+    if not args.task:
+        rows = catalog_rows()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        for row in rows:
+            print(
+                f"{row['name']:22} {row['parameters']:>6}  {row['tasks']:33} offline: "
+                f"{row['offline']}  ({row['licence']})"
+            )
+        print("Any Hugging Face model id or local folder works too; `--task T` measures them.")
+        return 0
+    from tunesmith import tasks
+    from tunesmith.training.search import parse_duration
+
+    tasks.get(args.task)  # a clear error for an unknown task
+    budget = parse_duration(args.budget, "--budget")
+    report = advise(args.task, args.data, None if budget is None else budget / 60, args.batch_size)
+    print(json.dumps(report, indent=2) if args.json else format_advice(report))
     return 0
 
 

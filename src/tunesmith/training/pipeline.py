@@ -147,6 +147,9 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if cfg.train.epochs is None:
         cfg.train.epochs = default_epochs(data.task, len(data.splits["train"]), cfg)
     precision = resolve_precision(cfg.train.precision)
+    from tunesmith.training.memory import check_fits
+
+    check_fits(model, counts, cfg.train, precision, data.task.name)
     attention = fastest_attention(precision)
     if attention and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation(attention)

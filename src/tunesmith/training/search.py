@@ -24,14 +24,14 @@ from tunesmith.errors import TunesmithError
 SEARCHED = ("learning_rate", "batch_size", "epochs", "warmup", "weight_decay", "freeze")
 
 
-def parse_duration(text: str | None) -> float | None:
+def parse_duration(text: str | None, flag: str = "--timeout") -> float | None:
     """'30m', '1h', '90s' or plain seconds -> seconds."""
     if text is None:
         return None
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text).lower())
     if not match:
         raise TunesmithError(
-            f"not a duration: {text!r}", where="--timeout", fix="write it like 90s, 30m or 2h"
+            f"not a duration: {text!r}", where=flag, fix="write it like 90s, 30m or 2h"
         )
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
