@@ -136,6 +136,7 @@ class Model:
     def predict(self, inputs: Any | list, batch_size: int = 64, **options: Any) -> Any:
         """The answer (a dict) for one input, or a list of answers for a list of inputs.
 
+        Image-text runs classify images zero-shot against `labels=[...]` (default: the run's).
         Generation takes prompts (strings, or chats as lists of {"role", "content"} messages)
         and `options`: max_new_tokens=128, temperature=0 (greedy; > 0 samples), top_p, seed.
         """
@@ -143,6 +144,7 @@ class Model:
             bool(inputs) and isinstance(inputs[0], dict)  # one chat
         )
         inputs = [inputs] if single else list(inputs)
+        labels = options.pop("labels", None) or self.labels  # zero-shot: labels asked for now
         if self.task.cleans_inputs:
             inputs = [clean_text(x, self.data_options) for x in inputs]
         with self._autocast():
@@ -150,12 +152,24 @@ class Model:
                 self.model,
                 self.processor,
                 inputs,
-                self.labels,
+                labels,
                 self.max_length,
                 batch_size,
                 **options,
             )
         return answers[0] if single else answers
+
+    def search(self, query: str, images: list[str], top_k: int = 10) -> list[dict]:
+        """Image-text: the `images` closest to the words in `query`, best first."""
+        if not hasattr(self.task, "search"):
+            from tunesmith.errors import TunesmithError
+
+            raise TunesmithError(
+                f"{self.task.name} models do not search images",
+                where=str(self.path),
+                fix="train an image-text run (--task image-text)",
+            )
+        return self.task.search(self.model, self.processor, query, list(images), top_k)
 
     def stream(self, prompt: Any, **options: Any):
         """Generation: yield the answer to one prompt piece by piece as the model writes it."""

@@ -262,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--prompt", action="append", help="generation: a prompt to answer (repeatable)"
     )
+    source.add_argument("--query", help="image-text: words to search --images for")
     source.add_argument(
         "--input",
         metavar="FILE",
@@ -277,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     predict.add_argument("--json", action="store_true", help="print answers as JSON lines")
+    pictures = predict.add_argument_group("image-text")
+    pictures.add_argument(
+        "--labels", help='zero-shot: the labels to choose from, comma-separated ("cat,dog,car")'
+    )
+    pictures.add_argument("--images", metavar="FOLDER", help="search: the images to search")
+    pictures.add_argument("--top-k", type=int, default=10, help="search: results (default: 10)")
     writing = predict.add_argument_group("generation")
     writing.add_argument(
         "--max-new-tokens", type=int, default=128, help="longest answer in tokens (default: 128)"
@@ -538,8 +545,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = load(args.run)
     if args.prompt:
         return _generate(model, args)
+    if args.query:
+        return _search(model, args)
     inputs = args.text or [str(Path(p).resolve()) for p in args.image]
-    print_answers(model.task, inputs, model.predict(inputs), as_json=args.json)
+    options = {"labels": _labels(args.labels)} if args.labels else {}
+    print_answers(model.task, inputs, model.predict(inputs, **options), as_json=args.json)
+    return 0
+
+
+def _labels(text: str) -> list[str]:
+    labels = [x.strip() for x in text.split(",") if x.strip()]
+    if len(labels) < 2:
+        raise TunesmithError(
+            f"zero-shot needs at least two labels, got {labels}",
+            where=f"--labels {text}",
+            fix='separate them with commas: --labels "cat,dog,car"',
+        )
+    return labels
+
+
+def _search(model, args: argparse.Namespace) -> int:
+    """The --images closest to --query, best first."""
+    import json
+
+    if not args.images or not Path(args.images).is_dir():
+        raise TunesmithError(
+            "--query needs a folder of images to search",
+            where=f"--images {args.images}",
+            fix="pass --images FOLDER",
+        )
+    from tunesmith.data.images import is_image
+
+    folder = Path(args.images)
+    images = sorted(str(p.resolve()) for p in folder.rglob("*") if p.is_file() and is_image(p))
+    if not images:
+        raise TunesmithError(
+            "no images in the folder", where=f"--images {folder}", fix="check the folder"
+        )
+    for hit in model.search(args.query, images, args.top_k):
+        print(json.dumps(hit) if args.json else f"{hit['score']:.4f}\t{hit['image']}")
     return 0
 
 

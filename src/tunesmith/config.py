@@ -54,6 +54,11 @@ class DataConfig(_Group):
         None, description="CSV/TSV field delimiter (detected from the header: , tab ; |)"
     )
     sheet: str | None = Field(None, description="Excel sheet name (default: the first sheet)")
+    caption_template: str = Field(
+        "a photo of {label}",
+        description="image-text: the caption made for each image of a class folder ({label} "
+        "is the folder name; Chinese labels get 一张{label}的照片)",
+    )
     min_chars: int = Field(1, ge=1, description="rows whose text is shorter than this are dropped")
     strip_html: bool = Field(True, description="remove HTML tags, decode entities like &amp;")
     strip_control: bool = Field(
@@ -197,17 +202,21 @@ class TrainConfig(_Group):
     @classmethod
     def _check_freeze(cls, value: str) -> str:
         value = str(value).strip().lower()
-        if value in {"auto", "none", "embeddings", "head"} or value.isdigit():
+        if value in {"auto", "none", "embeddings", "head", "image", "text"} or value.isdigit():
             return value
-        raise ValueError("use auto, none, embeddings, head, or a number of bottom layers like 2")
+        raise ValueError(
+            "use auto, none, embeddings, head, a number of bottom layers like 2, or for "
+            "image-text image or text (the tower to lock)"
+        )
 
 
 class RunConfig(_Group):
     """Everything one training run needs; saved resolved in the run directory."""
 
-    task: Literal["text-classification", "ner", "image-classification", "generation"] | None = (
-        Field(None, description="what to learn (detected from the data if unset)")
-    )
+    task: (
+        Literal["text-classification", "ner", "image-classification", "generation", "image-text"]
+        | None
+    ) = Field(None, description="what to learn (detected from the data if unset)")
     model: str | None = Field(
         None,
         description="catalog name, Hugging Face model id, or local model folder (unset: "

@@ -22,6 +22,16 @@ def resolve(name: str) -> tuple[str, str]:
     if name.lower() in TORCHVISION_MODELS or name.startswith("torchvision/"):
         where = TORCHVISION_MODELS.get(name.lower(), "torchvision's ImageNet weights")
         return name, f"{name} ({where})"
+    if "+" in name and not Path(name).exists():  # an image tower + a text tower (image-text)
+        image, text = name.split("+", 1)
+        if not (image.lower() in TORCHVISION_MODELS or image.startswith("torchvision/")):
+            raise TunesmithError(
+                f"{image!r} is not a torchvision image model",
+                where=f"--model {name}",
+                fix="write the image tower first: mobilenet-v2+minilm-l6",
+            )
+        resolve(text)  # an unknown text tower fails now
+        return name, f"dual encoder: image tower {image} + text tower {text}, new projections"
     entry = CATALOG.get(name.lower())
     if entry:
         local = entry.local_dir()

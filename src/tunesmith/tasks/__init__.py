@@ -9,6 +9,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.causal_lm import CausalLM
 from tunesmith.tasks.image_classification import ImageClassification, looks_like_image_column
+from tunesmith.tasks.image_text import ImageText
 from tunesmith.tasks.text_classification import TextClassification
 from tunesmith.tasks.token_classification import TokenClassification
 
@@ -58,3 +59,4 @@ register(TextClassification())
 register(TokenClassification())
 register(ImageClassification())
 register(CausalLM())
+register(ImageText())

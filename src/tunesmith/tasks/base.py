@@ -44,6 +44,7 @@ class Task(ABC):
     epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
     default_epochs: float = 3
     learning_rate_scale: float = 1.0  # times the by-model-size default learning rate
+    new_head: bool = True  # a fresh output layer sized to the labels
     default_lora: bool = False  # --train.lora when unset
     peft_task_type: str | None = None  # peft's TaskType for LoRA; None: LoRA not offered
     keeps_adapters: bool = False  # LoRA runs hold the adapters (else the merged model)
@@ -86,6 +87,10 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
 
     def stratify_key(self, examples: Examples) -> list[str] | None:
         """One value per example to stratify the split on, or None for a plain random split."""
+        return None
+
+    def split_groups(self, examples: Examples):
+        """One value per example; examples sharing one stay in the same split (None: free)."""
         return None
 
     def class_weights(self, train_dataset, num_labels: int, mode: str):

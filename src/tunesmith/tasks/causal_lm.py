@@ -31,6 +31,7 @@ class CausalLM(Task):
     metric = "loss"
     epoch_metrics = ()
     default_lora = True
+    new_head = False
     peft_task_type = "CAUSAL_LM"
     keeps_adapters = True  # adapters are a few MB; the base model is hundreds
 

@@ -73,7 +73,7 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
     for split, examples in given.items():
         main = check_leakage(main, examples, split, options.leakage)
     labels = task.label_names(main)
-    groups = None
+    groups = task.split_groups(main)  # e.g. an image with several captions stays in one split
     if options.group_column:
         check_column(table, options.group_column, "--data.group_column", options.path)
         groups = table[options.group_column].iloc[main.frame["row"]]
@@ -157,10 +157,11 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     head = (
         f"; new head for {len(data.labels)} labels: {', '.join(data.labels[:10])}"
         f"{' ...' if len(data.labels) > 10 else ''}"
-        if data.labels
+        if data.labels and data.task.new_head
         else ""
     )
-    chosen = ", chosen by data size" if auto_freeze and not cfg.train.lora else ""
+    by_size = auto_freeze and not cfg.train.lora and data.task.new_head
+    chosen = ", chosen by data size" if by_size else ""
     info(
         f"{counts['trainable'] / 1e6:.1f}M of {counts['total'] / 1e6:.1f}M parameters trainable "
         f"({trains}{chosen}){head}."
