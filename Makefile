@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-image demo-generation test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
+.PHONY: install demo demo-ner demo-image demo-generation demo-image-text test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ demo-ner: $(STAMP)
 
 demo-image: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/image_demo.py
+
+demo-image-text: $(STAMP)
+	$(RUN_OFFLINE) $(PY) examples/image_text_demo.py
 
 demo-generation: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/generation_demo.py

@@ -153,3 +153,30 @@ def test_bad_image_text_input_is_named(tmp_path, capsys):
         == 2
     )
     assert "torchvision image model" in capsys.readouterr().err
+
+
+def test_repeated_captions_share_the_target():
+    from tunesmith.models.dual_encoder import contrastive_loss
+
+    image = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=-1
+    )
+    text = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    same = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.bool)
+    scale = torch.tensor(2.0)
+    plain = contrastive_loss(image, text, scale)["loss"]
+    shared = contrastive_loss(image, text, scale, same)["loss"]
+    assert shared < plain  # copies of the right caption no longer count as wrong answers
+
+
+def test_embeddings_share_one_space(clip_run, tmp_path):
+    photos = write_images(tmp_path / "e", per_class=1, size=40)
+    images = sorted(str(p) for p in photos.rglob("*.png"))
+    vectors = clip_run.embed(images=images)
+    words = clip_run.embed(texts=["a photo of red", "a photo of blue"])
+    assert vectors.shape == (3, 16) and words.shape == (2, 16)
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    top = clip_run.search("a photo of red", images, 3)
+    assert [t["image"] for t in top] == [
+        images[i] for i in (vectors @ words[0]).argsort(descending=True)
+    ]

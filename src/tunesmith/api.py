@@ -161,28 +161,32 @@ class Model:
 
     def search(self, query: str, images: list[str], top_k: int = 10) -> list[dict]:
         """Image-text: the `images` closest to the words in `query`, best first."""
-        if not hasattr(self.task, "search"):
-            from tunesmith.errors import TunesmithError
-
-            raise TunesmithError(
-                f"{self.task.name} models do not search images",
-                where=str(self.path),
-                fix="train an image-text run (--task image-text)",
-            )
+        self._needs("search", "search images", "train an image-text run (--task image-text)")
         return self.task.search(self.model, self.processor, query, list(images), top_k)
+
+    def embed(self, *, images: list[str] | None = None, texts: list[str] | None = None):
+        """Image-text: unit-length embeddings (a tensor, one row per input) of images or texts
+        in the shared space, for your own index or similarity search."""
+        from tunesmith.tasks import image_text_metrics as measure
+
+        self._needs("search", "embed images and texts", "train an image-text run")
+        if images is not None:
+            return measure.embed_images(self.model, self.processor, list(images))
+        return measure.embed_texts(self.model, self.processor, list(texts or []), self.max_length)
 
     def stream(self, prompt: Any, **options: Any):
         """Generation: yield the answer to one prompt piece by piece as the model writes it."""
-        if not hasattr(self.task, "stream"):
+        self._needs("stream", "stream answers", "use predict()")
+        with self._autocast():
+            yield from self.task.stream(self.model, self.processor, prompt, **options)
+
+    def _needs(self, method: str, what: str, fix: str) -> None:
+        if not hasattr(self.task, method):
             from tunesmith.errors import TunesmithError
 
             raise TunesmithError(
-                f"{self.task.name} models answer whole, they do not stream",
-                where=str(self.path),
-                fix="use predict()",
+                f"{self.task.name} models do not {what}", where=str(self.path), fix=fix
             )
-        with self._autocast():
-            yield from self.task.stream(self.model, self.processor, prompt, **options)
 
     def _autocast(self):
         import contextlib

@@ -24,11 +24,18 @@ CONFIG_FILE = "dual_encoder.json"
 PROJECTION = 256
 
 
-def contrastive_loss(image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor) -> dict:
+def contrastive_loss(
+    image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor, same: torch.Tensor | None = None
+) -> dict:
     """Symmetric InfoNCE over the batch: each image's caption against every other caption in
-    the batch (in-batch negatives), and each caption's image likewise."""
+    the batch (in-batch negatives), and each caption's image likewise. `same[i, j]`: caption j
+    is word for word caption i; such copies (templated captions repeat within a batch) share
+    the target instead of counting as negatives."""
     logits = scale.exp().clamp(max=100) * image @ text.t()
-    target = torch.arange(len(image), device=image.device)
+    if same is None:
+        target = torch.arange(len(image), device=image.device)
+    else:
+        target = same.float() / same.float().sum(1, keepdim=True)
     loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
     return {"loss": loss, "logits": logits}
 
@@ -42,6 +49,15 @@ class DualEncoder(nn.Module):
         self.text_projection = nn.Linear(text_dim, spec["projection"], bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's start
 
+    def train(self, mode: bool = True):
+        """A locked tower stays in evaluation mode: its batch-norm statistics are the
+        pretrained ones, not those of each small batch."""
+        super().train(mode)
+        for tower in (self.image_net, self.text_net):
+            if not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
+
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.image_projection(self.image_net(pixel_values)).float(), dim=-1)
 
@@ -52,10 +68,12 @@ class DualEncoder(nn.Module):
         return F.normalize(self.text_projection(pooled).float(), dim=-1)
 
     def forward(self, pixel_values, input_ids, attention_mask, return_loss: bool = True):
+        same = (input_ids[:, None, :] == input_ids[None, :, :]).all(-1)
         return contrastive_loss(
             self.encode_images(pixel_values),
             self.encode_texts(input_ids, attention_mask),
             self.logit_scale,
+            same,
         )
 
 

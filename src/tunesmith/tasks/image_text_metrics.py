@@ -101,8 +101,10 @@ def embed_texts(model, processor, texts: list[str], max_length: int = 77) -> tor
 
 
 def label_embeddings(model, processor, labels: list[str], max_length: int = 77) -> torch.Tensor:
-    """One embedding per label: the mean over caption templates (CLIP's prompt ensembling)."""
-    templates = TEMPLATES["zh" if _chinese(labels) else "en"]
+    """One embedding per label: in the words of the run's caption template when it trained on
+    one, else the mean over generic templates (CLIP's prompt ensembling)."""
+    templates = [processor.template] if getattr(processor, "template", None) else None
+    templates = templates or TEMPLATES["zh" if _chinese(labels) else "en"]
     texts = [t.format(label=label) for label in labels for t in templates]
     embedded = embed_texts(model, processor, texts, max_length).view(
         len(labels), len(templates), -1
