@@ -24,20 +24,22 @@ CONFIG_FILE = "dual_encoder.json"
 PROJECTION = 256
 
 
-def contrastive_loss(
-    image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor, same: torch.Tensor | None = None
-) -> dict:
-    """Symmetric InfoNCE over the batch: each image's caption against every other caption in
-    the batch (in-batch negatives), and each caption's image likewise. `same[i, j]`: caption j
-    is word for word caption i; such copies (templated captions repeat within a batch) share
-    the target instead of counting as negatives."""
-    logits = scale.exp().clamp(max=100) * image @ text.t()
-    if same is None:
-        target = torch.arange(len(image), device=image.device)
-    else:
-        target = same.float() / same.float().sum(1, keepdim=True)
-    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
-    return {"loss": loss, "logits": logits}
+def contrastive_loss(logits: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE over the batch (`logits[i, j]`: image i against caption j): each image
+    against every caption in the batch (in-batch negatives), and each caption against every
+    image. `same[i, j]`: captions i and j are word for word the same (templated captions repeat
+    within a batch); such copies share the target. While copies embed identically this equals
+    the usual one-caption target; under dropout they differ a little, and no copy is then
+    pushed away as a wrong answer."""
+    target = same.float() / same.float().sum(1, keepdim=True)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def batch_logits(outputs) -> torch.Tensor:
+    """Image-by-caption logits from a DualEncoder or a transformers CLIPModel output."""
+    if isinstance(outputs, dict) and "logits_per_image" in outputs:
+        return outputs["logits_per_image"].float()
+    return outputs["logits"].float()
 
 
 class DualEncoder(nn.Module):
@@ -67,14 +69,14 @@ class DualEncoder(nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)  # mean over real tokens
         return F.normalize(self.text_projection(pooled).float(), dim=-1)
 
-    def forward(self, pixel_values, input_ids, attention_mask, return_loss: bool = True):
-        same = (input_ids[:, None, :] == input_ids[None, :, :]).all(-1)
-        return contrastive_loss(
-            self.encode_images(pixel_values),
-            self.encode_texts(input_ids, attention_mask),
-            self.logit_scale,
-            same,
-        )
+    def forward(self, pixel_values, input_ids, attention_mask, return_loss: bool = False):
+        image = self.encode_images(pixel_values)
+        text = self.encode_texts(input_ids, attention_mask)
+        logits = self.logit_scale.exp().clamp(max=100) * image @ text.t()
+        out = {"logits": logits}
+        if return_loss:
+            out["loss"] = contrastive_loss(logits, (input_ids[:, None] == input_ids[None]).all(-1))
+        return out
 
 
 def image_embeddings(model, pixel_values) -> torch.Tensor:

@@ -226,7 +226,13 @@ class ImageText(Task):
         return measure.PairCollator(processor.tokenizer)
 
     def loss_function(self, class_weights):
-        return None  # the model's symmetric contrastive loss
+        """The symmetric contrastive loss, for both model kinds; `labels` are caption ids."""
+        from tunesmith.models.dual_encoder import batch_logits, contrastive_loss
+
+        def loss(outputs, labels, num_items_in_batch=None):
+            return contrastive_loss(batch_logits(outputs), labels[:, None] == labels[None, :])
+
+        return loss
 
     def validation_metrics(self, labels):
         return None  # validation loss; recall and zero-shot accuracy are measured on test

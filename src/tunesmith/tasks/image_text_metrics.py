@@ -36,15 +36,22 @@ class PairDataset(Dataset):
         self.images = ImageDataset(
             list(frame["input"]), [0] * len(frame), processor.prep, training, cfg.augment
         )
+        captions = list(frame["caption"])
         self.tokens = processor.tokenizer(
-            list(frame["caption"]), truncation=True, max_length=min(cfg.max_length, 77)
+            captions, truncation=True, max_length=min(cfg.max_length, 77)
         )["input_ids"]
+        ids = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+        self.caption_ids = [ids[c] for c in captions]  # equal ids: the same words
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __getitem__(self, index: int) -> dict:
-        return {"pixel_values": self.images[index]["pixel_values"], "input_ids": self.tokens[index]}
+        return {
+            "pixel_values": self.images[index]["pixel_values"],
+            "input_ids": self.tokens[index],
+            "labels": self.caption_ids[index],
+        }
 
 
 class PairCollator:
@@ -59,7 +66,7 @@ class PairCollator:
             "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
             "input_ids": text["input_ids"],
             "attention_mask": text["attention_mask"],
-            "return_loss": True,  # CLIPModel computes its contrastive loss only when asked
+            "labels": torch.tensor([b["labels"] for b in batch]),  # the loss's caption ids
         }
 
 

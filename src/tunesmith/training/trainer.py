@@ -125,6 +125,7 @@ def build_trainer(
         report_to="none",
         disable_tqdm=False,  # our progress bar, even when library logging is quiet
         dataloader_num_workers=0,
+        label_names=["labels"],  # every task's batches carry `labels` (image-text: caption ids)
         # several processes (torchrun): frozen weights need no gradient sync, and searching the
         # graph for unused parameters each step only costs time
         ddp_find_unused_parameters=False,
