@@ -25,6 +25,10 @@ EXAMPLES = """examples:
   tunesmith predict runs/bbc --input new.csv --output predictions.csv
   tunesmith train photos/ --model mobilenet-v2         one sub-folder of images per class
   tunesmith predict runs/photos --input new_photos/ --output predictions.csv
+  tunesmith train chats.jsonl --task generation --model smollm2-135m   LoRA on a causal LM
+  tunesmith predict runs/chats --prompt "How do I reset my password?"
+  tunesmith train photos/ --task image-text --model mobilenet-v2+minilm-l6
+  tunesmith predict runs/photos --image cat.jpg --labels "cat,dog,car"   zero-shot
 """
 
 
