@@ -291,3 +291,8 @@ def test_predict_file_of_prompts_chats_and_instructions(chat_run, tmp_path):
     assert pd.read_csv(tmp_path / "b.csv")["generated"].fillna("").tolist() == [
         model.predict("Topic of:\n\ngoal match")["text"]
     ]
+
+
+def test_model_card_names_the_library_that_loads_the_run(chat_run):
+    card = (chat_run / "README.md").read_text()
+    assert "library_name: peft" in card and "AutoPeftModelForCausalLM" in card

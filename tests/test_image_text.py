@@ -42,6 +42,7 @@ def test_class_folders_train_a_clip_and_report_before_and_after(clip_run):
     report = (clip_run.path / "report.html").read_text()
     assert "Before and after fine-tuning" in report and "zero-shot accuracy" in report
     assert (clip_run.path / "model.safetensors").is_file()  # CLIP saved in its own format
+    assert "library_name: transformers" in (clip_run.path / "README.md").read_text()
 
 
 def test_saved_clip_works_with_the_transformers_pipeline(clip_run, tmp_path):
@@ -119,6 +120,7 @@ def test_pairs_with_captions_and_the_assembled_dual_encoder(tiny_model_dir, tmp_
         json.loads((model.path / "dual_encoder.json").read_text())["image_encoder"]
         == "mobilenet-v2"
     )
+    assert "library_name: pytorch" in (model.path / "README.md").read_text()
     again = tunesmith.load(model.path)  # rebuilt from dual_encoder.json + safetensors
     image = str(next(photos.rglob("*.png")))
     assert again.predict(image, labels=["x", "y"]) == model.predict(image, labels=["x", "y"])

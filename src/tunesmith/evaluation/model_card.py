@@ -5,6 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def library_name(run_dir: Path) -> str:
+    """What loads the saved model: peft (adapters), plain PyTorch (torchvision networks and
+    assembled dual encoders, rebuilt from a JSON file), or transformers."""
+    if (run_dir / "adapter_config.json").is_file():
+        return "peft"
+    if (run_dir / "dual_encoder.json").is_file():
+        return "pytorch"
+    image = run_dir / "image_model.json"
+    if image.is_file() and '"architecture": ""' not in image.read_text(encoding="utf-8"):
+        return "pytorch"
+    return "transformers"
+
+
 def write_model_card(
     path: Path,
     *,
@@ -22,7 +35,7 @@ def write_model_card(
     about = f" on {len(labels)} labels: " + ", ".join(f"`{x}`" for x in labels) if labels else ""
     facts = "\n".join(f"- **{k}**: {v}" for k, v in summary.items())
     text = f"""---
-library_name: transformers
+library_name: {library_name(path.parent)}
 pipeline_tag: {pipeline_tag}
 base_model: {base_model}
 tags: [tunesmith]
