@@ -1,4 +1,5 @@
-"""The command line: a thin layer over tunesmith.api.
+"""The command line's parser: commands, flags and help (the handlers are in cli_commands.py),
+a thin layer over tunesmith.api.
 
 Kept light on purpose: building the parser and printing --help never imports torch. Training
 flags are generated from the config models (config.py), so a flag, its YAML key and its help
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import typing
-from pathlib import Path
 
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
@@ -99,6 +99,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tunesmith import cli_commands as do  # the handlers, light to import
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser = argparse.ArgumentParser(
@@ -142,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace a finished or unfinished run already in --out",
     )
     _add_config_flags(train)
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=do.cmd_train)
 
     distill = commands.add_parser(
         "distill",
@@ -172,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     distill.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     _add_config_flags(distill, ("out",), ("train",))
-    distill.set_defaults(handler=cmd_distill)
+    distill.set_defaults(handler=do.cmd_distill)
 
     tune = commands.add_parser(
         "tune",
@@ -198,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--overwrite", action="store_true", help="replace an existing --out run")
     _add_config_flags(tune)
-    tune.set_defaults(handler=cmd_tune)
+    tune.set_defaults(handler=do.cmd_tune)
 
     inspect = commands.add_parser(
         "inspect",
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_config_flags(inspect, ("task", "model"), ("data",))
-    inspect.set_defaults(handler=cmd_inspect)
+    inspect.set_defaults(handler=do.cmd_inspect)
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common], help="score a trained run on new labelled data"
@@ -245,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-column", help="label column (default: the training one, or detected)"
     )
     evaluate.add_argument("--output", metavar="FILE", help="also write the metrics as JSON here")
-    evaluate.set_defaults(handler=cmd_evaluate)
+    evaluate.set_defaults(handler=do.cmd_evaluate)
 
     predict = commands.add_parser(
         "predict",
@@ -306,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sampling: keep the likeliest tokens up to this total probability (default: 1.0)",
     )
     writing.add_argument("--seed", type=int, help="sampling: seed, for repeatable answers")
-    predict.set_defaults(handler=cmd_predict)
+    predict.set_defaults(handler=do.cmd_predict)
 
     serve = commands.add_parser(
         "serve",
@@ -359,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="PyTorch backend: auto runs bf16 where the CPU/GPU has it natively (about 3x "
         "faster on such CPUs; probabilities differ slightly), else fp32 (default: auto)",
     )
-    serve.set_defaults(handler=cmd_serve)
+    serve.set_defaults(handler=do.cmd_serve)
 
     export = commands.add_parser(
         "export",
@@ -372,13 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
     export.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
     export.add_argument("--int8", action="store_true", help="also write a dynamic int8 model")
-    export.set_defaults(handler=cmd_export)
+    export.set_defaults(handler=do.cmd_export)
 
     feedback = commands.add_parser(
         "feedback", parents=[common], help="what the service collected: corrections, disagreements"
     )
     feedback.add_argument("run", metavar="RUN", help="run directory being served")
-    feedback.set_defaults(handler=cmd_feedback)
+    feedback.set_defaults(handler=do.cmd_feedback)
 
     retrain = commands.add_parser(
         "retrain",
@@ -410,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.05,
         help="largest F1 loss any class may take (default: 0.05)",
     )
-    retrain.set_defaults(handler=cmd_retrain)
+    retrain.set_defaults(handler=do.cmd_retrain)
 
     doctor = commands.add_parser(
         "doctor",
@@ -422,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--no-network", action="store_true", help="do not try to reach the Hugging Face hub"
     )
-    doctor.set_defaults(handler=cmd_doctor)
+    doctor.set_defaults(handler=do.cmd_doctor)
 
     models = commands.add_parser(
         "models",
@@ -441,315 +443,19 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--budget", help="time you can spend training: 90s, 30m, 2h")
     models.add_argument("--batch-size", type=int, default=16, help="batch for the probe (16)")
     models.add_argument("--json", action="store_true", help="print the report as JSON")
-    models.set_defaults(handler=cmd_models)
+    models.set_defaults(handler=do.cmd_models)
 
     runs = commands.add_parser("runs", parents=[common], help="a run's versions and which is live")
     runs.add_argument("run", metavar="RUN", help="run directory")
-    runs.set_defaults(handler=cmd_runs)
+    runs.set_defaults(handler=do.cmd_runs)
 
     promote = commands.add_parser(
         "promote", parents=[common], help="make a version live (or roll back to an earlier one)"
     )
     promote.add_argument("run", metavar="RUN", help="run directory")
     promote.add_argument("--version", required=True, help="version to make live, e.g. 1 or v3")
-    promote.set_defaults(handler=cmd_promote)
+    promote.set_defaults(handler=do.cmd_promote)
     return parser
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from tunesmith.api import train
-
-    overrides = _overrides(args)
-    model = train(
-        args.data, config=args.config, resume=args.resume, overwrite=args.overwrite, **overrides
-    )
-    if model is not None:  # None: a helper process under torchrun
-        print(f"Finished: {model.path}")
-    return 0
-
-
-def cmd_distill(args: argparse.Namespace) -> int:
-    from tunesmith.api import train
-    from tunesmith.config import merge
-    from tunesmith.training.distillation import teacher_config
-
-    base = teacher_config(args.teacher)
-    overrides = _overrides(args)
-    overrides = merge(overrides, {"model": args.student, "train": {"teacher": args.teacher}})
-    overrides.setdefault("out", f"{str(Path(args.teacher)).rstrip('/')}-{args.student}")
-    model = train(args.data, config=base, overwrite=args.overwrite, **overrides)
-    if model is not None:
-        print(f"Finished: {model.path}")
-    return 0
-
-
-def cmd_tune(args: argparse.Namespace) -> int:
-    from tunesmith.api import load, resolve_config
-    from tunesmith.training.search import parse_duration, tune
-
-    if args.trials < 1:
-        raise TunesmithError(
-            f"--trials must be at least 1 (got {args.trials})", where="--trials", fix="--trials 20"
-        )
-    timeout = parse_duration(args.timeout)
-    cfg = resolve_config(args.data, config=args.config, overrides=_overrides(args))
-    path = tune(cfg, args.trials, timeout, overwrite=args.overwrite)
-    print(f"Finished: {load(path).path}")
-    return 0
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    import json
-
-    from tunesmith.api import resolve_config
-    from tunesmith.data.doctor_report import export_label_studio, format_text, write_reports
-    from tunesmith.data.inspection import inspect_data
-
-    overrides = _overrides(args) | {"train": {"max_length": args.max_length}}
-    cfg = resolve_config(args.data, overrides=overrides)
-    report = inspect_data(cfg)
-    folder = Path(args.report or Path("runs") / f"{Path(args.data).stem or 'data'}-data-report")
-    written = write_reports(report, folder)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print(format_text(report))
-        print(f"Report: {written[1]}")
-    if args.export_label_studio:
-        count = export_label_studio(report, Path(args.export_label_studio))
-        print(f"{count} row(s) to review written to {args.export_label_studio}", file=sys.stderr)
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tunesmith.api import load
-    from tunesmith.run_dir import write_json
-
-    model = load(args.run)
-    metrics = model.evaluate(args.data, args.text_column, args.label_column)
-    print(model.task.describe(metrics))
-    if args.output:
-        write_json(Path(args.output), metrics)
-        print(f"Metrics written to {args.output}", file=sys.stderr)
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from tunesmith.prediction_files import predict_file, print_answers
-
-    if args.input:
-        if not args.output:
-            raise TunesmithError(
-                "--input needs --output", where="--output", fix="add --output predictions.csv"
-            )
-        predict_file(args.run, args.input, args.output, args.text_column, args.overwrite)
-        return 0
-    from tunesmith.api import load
-
-    model = load(args.run)
-    if args.prompt:
-        return _generate(model, args)
-    if args.query:
-        return _search(model, args)
-    inputs = args.text or [str(Path(p).resolve()) for p in args.image]
-    options = {"labels": _labels(args.labels)} if args.labels else {}
-    print_answers(model.task, inputs, model.predict(inputs, **options), as_json=args.json)
-    return 0
-
-
-def _labels(text: str) -> list[str]:
-    labels = [x.strip() for x in text.split(",") if x.strip()]
-    if len(labels) < 2:
-        raise TunesmithError(
-            f"zero-shot needs at least two labels, got {labels}",
-            where=f"--labels {text}",
-            fix='separate them with commas: --labels "cat,dog,car"',
-        )
-    return labels
-
-
-def _search(model, args: argparse.Namespace) -> int:
-    """The --images closest to --query, best first."""
-    import json
-
-    if not args.images or not Path(args.images).is_dir():
-        raise TunesmithError(
-            "--query needs a folder of images to search",
-            where=f"--images {args.images}",
-            fix="pass --images FOLDER",
-        )
-    from tunesmith.data.images import is_image
-
-    folder = Path(args.images)
-    images = sorted(str(p.resolve()) for p in folder.rglob("*") if p.is_file() and is_image(p))
-    if not images:
-        raise TunesmithError(
-            "no images in the folder", where=f"--images {folder}", fix="check the folder"
-        )
-    for hit in model.search(args.query, images, args.top_k):
-        print(json.dumps(hit) if args.json else f"{hit['score']:.4f}\t{hit['image']}")
-    return 0
-
-
-def _generate(model, args: argparse.Namespace) -> int:
-    """Stream each prompt's answer to the terminal (or print JSON lines with --json)."""
-    import json
-
-    if model.task.name != "generation":
-        raise TunesmithError(
-            f"--prompt is for generation runs; {args.run} is {model.task.name}",
-            where="--prompt",
-            fix="use --text (or --image) for this run",
-        )
-    if args.max_new_tokens < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
-        raise TunesmithError(
-            f"bad generation settings: --max-new-tokens {args.max_new_tokens}, --temperature "
-            f"{args.temperature}, --top-p {args.top_p}",
-            where="--max-new-tokens / --temperature / --top-p",
-            fix="use --max-new-tokens >= 1, --temperature >= 0, 0 < --top-p <= 1",
-        )
-    options = {
-        "max_new_tokens": args.max_new_tokens,
-        "temperature": args.temperature,
-        "top_p": args.top_p,
-        "seed": args.seed,
-    }
-    for prompt in args.prompt:
-        if args.json:
-            answer = model.predict(prompt, **options)
-            print(json.dumps({"prompt": prompt, **answer}, ensure_ascii=False), flush=True)
-            continue
-        for piece in model.stream(prompt, **options):
-            print(piece, end="", flush=True)
-        print(flush=True)
-    return 0
-
-
-def cmd_feedback(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from tunesmith.api import load
-    from tunesmith.feedback.store import FeedbackStore, db_path
-
-    if not db_path(args.run).is_file():
-        print(f"No feedback yet for {args.run} (the service writes {db_path(args.run)}).")
-        return 0
-    store = FeedbackStore(args.run)
-    corrections = store.corrections()
-    logged = store.count("prediction")
-    store.close()
-    labels = set(load(args.run).labels)
-    wrong = [c for c in corrections if c["predicted"] and c["predicted"] != c["label"]]
-    print(f"{len(corrections)} correction(s), {logged} logged prediction(s) in {db_path(args.run)}")
-    print(f"  the model was wrong on {len(wrong)} of the corrections that say what it answered")
-    for (was, right), n in Counter((c["predicted"], c["label"]) for c in wrong).most_common(10):
-        print(f"  {n:>4} x answered {was!r}, should be {right!r}")
-    new = sorted({c["label"] for c in corrections} - labels)
-    if new:
-        print(f"  new labels the model does not know: {', '.join(new)}")
-    print("Retrain with them: tunesmith retrain RUN [--add new_data.csv]")
-    return 0
-
-
-def cmd_retrain(args: argparse.Namespace) -> int:
-    from tunesmith.feedback.retrain import retrain
-
-    result = retrain(
-        args.run,
-        add=args.add,
-        use_feedback=not args.no_feedback,
-        start=args.start,
-        margin=args.margin,
-        max_class_drop=args.max_class_drop,
-    )
-    print(f"{result['name']}: {result['decision']}")
-    return 0
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    import json
-
-    from tunesmith.machine import check_machine, format_machine
-
-    report = check_machine(args.out, probe_hub=not args.no_network)
-    print(json.dumps(report, indent=2) if args.json else format_machine(report))
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    import json
-
-    from tunesmith.models.advice import advise, catalog_rows, format_advice
-
-    if not args.task:
-        rows = catalog_rows()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        for row in rows:
-            print(
-                f"{row['name']:22} {row['parameters']:>6}  {row['tasks']:33} offline: "
-                f"{row['offline']}  ({row['licence']})"
-            )
-        print("Any Hugging Face model id or local folder works too; `--task T` measures them.")
-        return 0
-    from tunesmith import tasks
-    from tunesmith.training.search import parse_duration
-
-    tasks.get(args.task)  # a clear error for an unknown task
-    budget = parse_duration(args.budget, "--budget")
-    report = advise(args.task, args.data, None if budget is None else budget / 60, args.batch_size)
-    print(json.dumps(report, indent=2) if args.json else format_advice(report))
-    return 0
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    from tunesmith.feedback import versions
-    from tunesmith.run_dir import RunDir
-
-    RunDir(args.run).manifest()  # a clear error for a folder that is not a finished run
-    print(versions.format_versions(versions.read(args.run)))
-    return 0
-
-
-def cmd_promote(args: argparse.Namespace) -> int:
-    from tunesmith.feedback import versions
-    from tunesmith.run_dir import RunDir
-
-    RunDir(args.run).manifest()
-    state = versions.promote(args.run, args.version)
-    print(
-        f"{state['live']} is live; `tunesmith serve {args.run}` serves it (restart a running one)."
-    )
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from tunesmith.export.onnx import export_onnx, onnx_folder
-
-    export_onnx(args.run, int8=args.int8)
-    print(f"Exported to {onnx_folder(args.run)} (parity.json beside the models).")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
-    from tunesmith.serving.server import serve
-
-    serve(
-        args.run,
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key or os.environ.get("TUNESMITH_API_KEY"),
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_inputs=args.max_inputs,
-        backend=args.backend,
-        precision=args.precision,
-        log_predictions=args.log_predictions,
-    )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Image-text dual encoders (CLIP-style): both towers map into one space where an image and the
 words that describe it land close together.
 
-Two kinds, used through `image_embeddings` / `text_embeddings` and `forward` (the loss):
+Two kinds, used through `image_embeddings` / `text_embeddings`, and `forward` for training
+(batch logits, which the task's loss function scores):
 - `DualEncoder`: assembled from a pretrained image tower (torchvision, e.g. the packaged
   MobileNetV2) and a pretrained text tower (a transformers encoder, e.g. MiniLM-L6, mean
   pooled), each with a new linear projection; the offline default, as no CLIP weights ship.
@@ -69,14 +70,11 @@ class DualEncoder(nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)  # mean over real tokens
         return F.normalize(self.text_projection(pooled).float(), dim=-1)
 
-    def forward(self, pixel_values, input_ids, attention_mask, return_loss: bool = False):
+    def forward(self, pixel_values, input_ids, attention_mask):
+        """Image-by-caption logits; the task's loss function turns them into the loss."""
         image = self.encode_images(pixel_values)
         text = self.encode_texts(input_ids, attention_mask)
-        logits = self.logit_scale.exp().clamp(max=100) * image @ text.t()
-        out = {"logits": logits}
-        if return_loss:
-            out["loss"] = contrastive_loss(logits, (input_ids[:, None] == input_ids[None]).all(-1))
-        return out
+        return {"logits": self.logit_scale.exp().clamp(max=100) * image @ text.t()}
 
 
 def image_embeddings(model, pixel_values) -> torch.Tensor:

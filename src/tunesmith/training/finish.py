@@ -52,7 +52,7 @@ def finish_run(
         {
             "test": metrics,
             "validation": [h for h in history if "eval_loss" in h],
-            "best_validation": _best_entry(history, trainer.state.best_metric),
+            "best_validation": best_entry(history, trainer.state.best_metric),
             "train_seconds": round(train_seconds, 1),
             "processes": trainer.args.world_size,
             "steps": trainer.state.global_step,
@@ -122,7 +122,7 @@ def finish_run(
     return run.path
 
 
-def _best_entry(history: list[dict], best: float | None) -> dict:
+def best_entry(history: list[dict], best: float | None) -> dict:
     """The validation results of the epoch whose weights were kept (by `selection`, the metric
     with a loss tie-break, or by loss)."""
     for entry in history:
@@ -137,7 +137,7 @@ def _best_entry(history: list[dict], best: float | None) -> dict:
 
 def _best_epoch(history: list[dict], metric: str, best: float | None) -> str:
     """`epoch 2, validation f1_macro 0.9812`: the epoch whose weights were kept."""
-    entry = _best_entry(history, best)
+    entry = best_entry(history, best)
     if not entry or metric not in entry:
         return "n/a"
     return f"epoch {entry['epoch']:g}, validation {metric} {entry[metric]:.4f}"

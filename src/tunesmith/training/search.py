@@ -130,7 +130,7 @@ def tune(cfg: RunConfig, trials: int, timeout: float | None, overwrite: bool = F
 def _trial(trial, cfg: RunConfig, data, metric: str, folder: Path) -> float:
     import optuna
 
-    from tunesmith.training.finish import _best_entry
+    from tunesmith.training.finish import best_entry
     from tunesmith.training.pipeline import build_run_trainer, prepare_model
 
     trial_cfg = cfg.model_copy(deep=True)
@@ -145,7 +145,7 @@ def _trial(trial, cfg: RunConfig, data, metric: str, folder: Path) -> float:
     trainer.add_callback(reporter)
     try:
         trainer.train()
-        entry = _best_entry(trainer.state.log_history, trainer.state.best_metric)
+        entry = best_entry(trainer.state.log_history, trainer.state.best_metric)
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
         del trainer, prepared
