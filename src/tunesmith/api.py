@@ -54,7 +54,8 @@ def train(
     if isinstance(settings.get("data"), (str, Path)):  # train(data="bbc/") means the path
         path = settings.pop("data")
     if resume and settings.get("out") and path is None and config is None:
-        saved = RunDir(settings["out"]) / CONFIG
+        RunDir(settings["out"]).check(resume=True, overwrite=overwrite)
+        saved = RunDir(settings["out"]).unfinished / CONFIG
         if saved.is_file():
             config = yaml.safe_load(saved.read_text(encoding="utf-8"))
     cfg = resolve_config(str(path) if path else None, config=config, overrides=settings)
@@ -97,7 +98,7 @@ class Model:
         saved = yaml.safe_load((self.path / CONFIG).read_text(encoding="utf-8")) or {}
         self.data_options = DataConfig.model_validate(saved.get("data") or {})
         quiet_libraries()
-        self.model, self.processor = self.task.load_trained(self.path)
+        self.model, self.processor = _load_trained(self.task, self.path)
         self.backend = "pytorch"
         self.precision = "fp32"
         if backend == "onnx":
@@ -217,3 +218,14 @@ class Model:
                 self.model, self.processor, examples, self.labels, self.max_length, 64
             )
         return metrics
+
+
+def _load_trained(task, path: Path):
+    import pickle
+
+    from tunesmith.models.loading import unsafe_weights
+
+    try:
+        return task.load_trained(path)
+    except pickle.UnpicklingError:
+        raise unsafe_weights(str(path)) from None

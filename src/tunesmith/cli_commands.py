@@ -32,7 +32,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     base = teacher_config(args.teacher)
     overrides = _overrides(args)
-    overrides = merge(overrides, {"model": args.student, "train": {"teacher": args.teacher}})
+    settings = {"teacher": args.teacher}
+    if args.temperature is not None:  # the short flags say the same as --train.distill_*
+        settings["distill_temperature"] = args.temperature
+    if args.alpha is not None:
+        settings["distill_alpha"] = args.alpha
+    overrides = merge(overrides, {"model": args.student, "train": settings})
     overrides.setdefault("out", f"{str(Path(args.teacher)).rstrip('/')}-{args.student}")
     model = train(args.data, config=base, overwrite=args.overwrite, **overrides)
     if model is not None:

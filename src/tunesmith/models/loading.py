@@ -71,8 +71,12 @@ def resolve(name: str) -> tuple[str, str]:
 
 def load_or_explain(loader, source: str, flag_value: str, **kwargs):
     """Call `loader.from_pretrained(source, ...)`, turning 'cannot fetch' into a clear error."""
+    import pickle
+
     try:
         return loader.from_pretrained(source, **kwargs)
+    except pickle.UnpicklingError:
+        raise unsafe_weights(f"--model {flag_value}") from None
     except OSError as exc:
         reason = (
             "the hub is offline and it is not in the local cache"
@@ -85,6 +89,16 @@ def load_or_explain(loader, source: str, flag_value: str, **kwargs):
             fix=f"use a catalog name ({', '.join(CATALOG)}), a local model folder, or go online "
             "and check the model id",
         ) from None
+
+
+def unsafe_weights(where: str) -> TunesmithError:
+    """A pickled weights file that holds more than tensors: refused, never run."""
+    return TunesmithError(
+        "a weights file was refused: it is a pickle holding Python objects other than tensors, "
+        "which could run code on this machine, so it was not loaded",
+        where=where,
+        fix="use weights in safetensors format (model.safetensors) from a source you trust",
+    )
 
 
 def load_with_new_head(

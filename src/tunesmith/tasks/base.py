@@ -41,6 +41,7 @@ class Task(ABC):
     group_by_length: bool = True  # batches of similar length (dynamic padding pays off)
     pipeline_tag: str  # the transformers pipeline that serves a saved run of this task
     metric: str  # the validation metric that picks the best epoch (without "eval_")
+    selection_metrics: tuple[str, ...] = ()  # what --train.metric may name, besides loss
     epoch_metrics: tuple[str, ...]  # shown on each epoch's line and in the learning curves
     default_epochs: float = 3
     learning_rate_scale: float = 1.0  # times the by-model-size default learning rate

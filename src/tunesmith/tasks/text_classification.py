@@ -29,6 +29,7 @@ class TextClassification(Task):
     cleans_inputs = True
     pipeline_tag = "text-classification"
     metric = "f1_macro"
+    selection_metrics = ("f1_macro", "f1_weighted", "accuracy")
     epoch_metrics = ("accuracy", "f1_macro")
     peft_task_type = "SEQ_CLS"  # --lora: adapters plus a fully trained classifier head
 

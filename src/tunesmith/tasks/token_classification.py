@@ -125,6 +125,7 @@ class TokenClassification(Task):
     input_kind = "text"
     pipeline_tag = "token-classification"
     metric = "f1"
+    selection_metrics = ("f1",)
     epoch_metrics = ("f1", "precision", "recall")
     peft_task_type = "TOKEN_CLS"
     # Measured on tweet NER (MiniLM-L6, 1,914 sentences): 3 epochs at 5e-5 reached test entity

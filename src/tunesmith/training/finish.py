@@ -26,6 +26,7 @@ def finish_run(
     from tunesmith.evaluation.model_card import write_model_card
     from tunesmith.evaluation.report import write_report
 
+    work = run.unfinished  # everything is written here; publish() moves it to run.path
     task, test = data.task, data.splits["test"]
     metrics, predictions = task.test(
         trainer.model,
@@ -44,11 +45,11 @@ def finish_run(
         from tunesmith.training.distillation import compare, report_section
 
         comparison = compare(cfg.train.teacher, trainer.model, prepared.processor, data, cfg)
-        sections.append(report_section(comparison, run.path))
+        sections.append(report_section(comparison, work.path))
     extras = extras or {}
     sections += extras.get("sections", [])
     write_json(
-        run / "metrics.json",
+        work / "metrics.json",
         {
             "test": metrics,
             "validation": [h for h in history if "eval_loss" in h],
@@ -61,7 +62,7 @@ def finish_run(
             **extras.get("metrics", {}),
         },
     )
-    plots = task.plots(metrics, history, run.path) | task.mistake_gallery(mistakes, run.path)
+    plots = task.plots(metrics, history, work.path) | task.mistake_gallery(mistakes, work.path)
     plots |= extras.get("plots", {})
     sizes = "/".join(str(len(data.splits[name])) for name in ("train", "val", "test"))
     summary = {
@@ -81,20 +82,20 @@ def finish_run(
     if cfg.train.lora and cfg.train.merge:
         from tunesmith.training.lora import save_merged
 
-        save_merged(trainer.model, prepared.processor, run.path / "merged")
+        save_merged(trainer.model, prepared.processor, work.path / "merged")
         info(f"Merged model (plain transformers): {run.path / 'merged'}")
     write_report(
-        run / "report.html",
+        work / "report.html",
         title=f"{task.name}: {Path(cfg.data.path).name}",
         summary=summary,
         sections=sections,
         plots=plots,
         notes=data.notes,
         headline=task.headline(metrics),
-        config_yaml=(run / CONFIG).read_text(encoding="utf-8"),
+        config_yaml=(work / CONFIG).read_text(encoding="utf-8"),
     )
     write_model_card(
-        run / "README.md",
+        work / "README.md",
         task=task.name,
         pipeline_tag=task.pipeline_tag,
         base_model=cfg.model,
@@ -103,9 +104,9 @@ def finish_run(
         details=task.card_details(metrics),
         headline=task.headline(metrics),
         summary=summary,
-        usage=task.plain_usage(run.path),
+        usage=task.plain_usage(work.path),
     )
-    run.finish(  # the manifest, last: only now does the run look finished
+    run.publish(  # the manifest, last, then the move to --out: only now is the run finished
         {
             "tunesmith_version": __version__,
             "task": task.name,

@@ -25,6 +25,7 @@ from tunesmith.models.loading import resolve
 from tunesmith.run_dir import CONFIG, RunDir, write_atomic, write_json
 from tunesmith.tasks import Examples, Task
 from tunesmith.training.processes import is_main
+from tunesmith.training.settings import check_settings, check_task_settings
 
 
 @dataclass
@@ -217,6 +218,8 @@ def run_training(
 ) -> Path:
     """Train and finish one run. `extras` adds to the report: {"sections": [(title, html)],
     "plots": {title: png}, "metrics": {key: value}} (the hyperparameter search uses it)."""
+    if resume and cfg.out:
+        RunDir(cfg.out).check(resume=True, overwrite=False)  # before asking for data
     if not cfg.data.path:
         raise TunesmithError(
             "no training data given",
@@ -225,37 +228,40 @@ def run_training(
         )
     cfg.out = cfg.out or default_out(cfg.data.path)
     run = RunDir(cfg.out)
+    work = run.unfinished  # built here, moved to --out when finished
     main = is_main()  # under torchrun/accelerate only the main process writes the run
     if main:
         run.check(resume=resume, overwrite=overwrite)  # an existing run refuses before any work
     if cfg.model:
         resolve(cfg.model)  # an unknown model name fails now, before any reading
+    check_settings(cfg.train)
 
     # Everything that can fail on bad input happens before the run directory is touched.
     data = prepare_data(cfg)
     task = data.task
+    check_task_settings(task, cfg.train)
     if resume:
-        _check_same_data(run, data.fingerprints)
+        _check_same_data(work, data.fingerprints)
     prepared = prepare_model(data, cfg)
     if main:
         _start_run(run, cfg, data, resume, overwrite)
 
     from tunesmith.training.finish import finish_run
 
-    trainer = build_run_trainer(data, prepared, cfg, run.checkpoints)
-    baseline = _baseline(run, task, prepared, data, cfg, resume) if main else None
+    trainer = build_run_trainer(data, prepared, cfg, work.checkpoints)
+    baseline = _baseline(work, task, prepared, data, cfg, resume) if main else None
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=_last_checkpoint(run) if resume else None)
+    trainer.train(resume_from_checkpoint=_last_checkpoint(work) if resume else None)
     train_seconds = time.perf_counter() - started
     if not main:
-        trainer.save_model(str(run.path))  # collective under FSDP/DeepSpeed; writes nothing here
+        trainer.save_model(str(work.path))  # collective under FSDP/DeepSpeed; writes nothing here
         return run.path
     if cfg.train.lora and not task.keeps_adapters:
         from tunesmith.training.lora import save_merged_run
 
-        save_merged_run(trainer, prepared.processor, run.path)
+        save_merged_run(trainer, prepared.processor, work.path)
     else:
-        trainer.save_model(str(run.path))
+        trainer.save_model(str(work.path))
     return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline, extras)
 
 
@@ -299,16 +305,34 @@ def build_run_trainer(data: PreparedData, prepared: PreparedModel, cfg: RunConfi
 
 
 def _start_run(run: RunDir, cfg: RunConfig, data: PreparedData, resume: bool, overwrite: bool):
-    """The run directory with what is known before training: settings, splits, data report."""
-    run.prepare(resume=resume, overwrite=overwrite)
-    write_atomic(
-        run / CONFIG, yaml.safe_dump(cfg.model_dump(), sort_keys=False, allow_unicode=True)
-    )
+    """The run's folder with what is known before training: settings, splits, data report."""
+    run = run.start(resume=resume, overwrite=overwrite)
+    saved = yaml.safe_dump(_with_absolute_paths(cfg), sort_keys=False, allow_unicode=True)
+    write_atomic(run / CONFIG, saved)
     rows = {name: [int(r) for r in ex.frame["row"]] for name, ex in data.splits.items()}
     write_json(
         run / "splits.json", {"fingerprints": data.fingerprints, "labels": data.labels, **rows}
     )
     write_reports(data.doctor, run.path)
+
+
+def _with_absolute_paths(cfg: RunConfig) -> dict:
+    """The config to save, its local paths made absolute: --resume, distill and retrain read it
+    from any working directory."""
+    values = cfg.model_dump()
+
+    def absolute(value: str | None) -> str | None:
+        if not value or str(value).startswith(HUB_PREFIX) or not Path(value).exists():
+            return value
+        return str(Path(value).expanduser().resolve())
+
+    for key in ("path", "val_file", "test_file"):
+        values["data"][key] = absolute(values["data"][key])
+    values["train"]["teacher"] = absolute(values["train"]["teacher"])
+    values["train"]["deepspeed"] = absolute(values["train"]["deepspeed"])
+    if cfg.model and resolve(cfg.model)[0] == cfg.model:  # a local folder, not a catalog name
+        values["model"] = absolute(cfg.model)
+    return values
 
 
 def _baseline(run: RunDir, task: Task, prepared: PreparedModel, data, cfg, resume: bool):
@@ -327,12 +351,31 @@ def _baseline(run: RunDir, task: Task, prepared: PreparedModel, data, cfg, resum
 
 
 def _last_checkpoint(run: RunDir) -> str | None:
-    """The newest checkpoint to resume from; None (start over) if the crash came before one."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint to resume from; None (start over) if the crash came
+    before one. A checkpoint the crash cut short is deleted: the Trainer writes its state file
+    last, so a checkpoint whose state does not read back is partial."""
+    import re
+    import shutil
 
-    last = get_last_checkpoint(str(run.checkpoints)) if run.checkpoints.is_dir() else None
-    info(f"Resuming from {last}." if last else "No checkpoint was saved yet: starting over.")
-    return last
+    found = [
+        p for p in run.checkpoints.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)
+    ]
+    for folder in sorted(found, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        if _complete(folder):
+            info(f"Resuming from {folder}.")
+            return str(folder)
+        info(f"Skipping {folder.name}: the crash cut it short (deleted).")
+        shutil.rmtree(folder)
+    info("No checkpoint was saved yet: starting over.")
+    return None
+
+
+def _complete(checkpoint: Path) -> bool:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return f"checkpoint-{state.get('global_step')}" == checkpoint.name
 
 
 def _check_same_data(run: RunDir, prints: dict) -> None:
