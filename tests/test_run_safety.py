@@ -263,3 +263,10 @@ def test_pickled_weights_with_code_are_refused_as_a_user_error(
     assert main(["predict", str(run), "--text", "goal match"]) == 2
     out, err = capsys.readouterr()
     assert "weights file was refused" in err and "this ran while loading" not in out + err
+
+
+def test_inspect_never_overwrites_a_file_with_its_review_export(toy_csv, capsys):
+    before = toy_csv.read_bytes()
+    code = main(["inspect", str(toy_csv), "--export-label-studio", str(toy_csv)])
+    assert code == 2 and "would be overwritten" in capsys.readouterr().err
+    assert toy_csv.read_bytes() == before

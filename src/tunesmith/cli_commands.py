@@ -69,6 +69,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args) | {"train": {"max_length": args.max_length}}
     cfg = resolve_config(args.data, overrides=overrides)
+    if args.export_label_studio and Path(args.export_label_studio).exists():
+        raise TunesmithError(  # it could be the data itself: never overwrite a user's file
+            "the file exists and would be overwritten",
+            where=f"--export-label-studio {args.export_label_studio}",
+            fix="name a new file (or delete this one first)",
+        )
     report = inspect_data(cfg)
     folder = Path(args.report or Path("runs") / f"{Path(args.data).stem or 'data'}-data-report")
     written = write_reports(report, folder)
