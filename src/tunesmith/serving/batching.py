@@ -1,6 +1,9 @@
 """Dynamic micro-batching: inputs from requests that arrive within a few milliseconds run as
 one batch on one inference thread, so the event loop never blocks and the model sees batches
-(one batched forward pass costs far less than the same inputs one by one)."""
+(one batched forward pass costs far less than the same inputs one by one).
+
+A batch that fails is retried request by request, so one bad input fails its own request and
+not its neighbours'. `stop` answers every job already queued before the thread ends."""
 
 from __future__ import annotations
 
@@ -25,21 +28,27 @@ class MicroBatcher:
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
-        self.queue: asyncio.Queue[_Job] | None = None
+        self.queue: asyncio.Queue[_Job | None] | None = None
         self.worker: asyncio.Task | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunesmith-infer")
         self.batches = 0  # batches run, for /health and tests
+        self.stopping = False
 
     async def start(self) -> None:
         self.queue = asyncio.Queue()
         self.worker = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self.worker:
-            self.worker.cancel()
+        """Answer every queued job, then end the inference thread."""
+        if self.worker and not self.stopping:
+            self.stopping = True
+            await self.queue.put(None)  # the loop ends when it reaches this mark
+            await self.worker
         self.pool.shutdown(wait=True)
 
     async def run(self, inputs: list) -> list:
+        if self.stopping:  # a job queued behind the end mark would wait forever
+            raise RuntimeError("the service is stopping")
         future = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(list(inputs), future))
         return await future
@@ -47,10 +56,12 @@ class MicroBatcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            jobs = [await self.queue.get()]
-            size = len(jobs[0].inputs)
+            first = await self.queue.get()
+            if first is None:
+                return
+            jobs, size, last = [first], len(first.inputs), False
             deadline = loop.time() + self.max_wait
-            while size < self.max_batch:
+            while size < self.max_batch and not last:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -58,19 +69,35 @@ class MicroBatcher:
                     job = await asyncio.wait_for(self.queue.get(), remaining)
                 except asyncio.TimeoutError:
                     break
-                jobs.append(job)
-                size += len(job.inputs)
-            batch = [x for job in jobs for x in job.inputs]
-            try:
-                answers = await loop.run_in_executor(self.pool, self.predict, batch)
-            except Exception as exc:  # every waiting request gets the failure
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            self.batches += 1
-            start = 0
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_result(answers[start : start + len(job.inputs)])
-                start += len(job.inputs)
+                if job is None:
+                    last = True
+                else:
+                    jobs.append(job)
+                    size += len(job.inputs)
+            await self._answer(jobs)
+            if last:
+                return
+
+    async def _answer(self, jobs: list[_Job]) -> None:
+        jobs = [job for job in jobs if not job.future.done()]  # its client left: skip it
+        if not jobs:
+            return
+        batch = [x for job in jobs for x in job.inputs]
+        try:
+            answers = await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.predict, batch
+            )
+        except Exception as exc:
+            if len(jobs) == 1:
+                if not jobs[0].future.done():
+                    jobs[0].future.set_exception(exc)
+                return
+            for job in jobs:  # which request is at fault? each on its own, so only it fails
+                await self._answer([job])
+            return
+        self.batches += 1
+        start = 0
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_result(answers[start : start + len(job.inputs)])
+            start += len(job.inputs)
