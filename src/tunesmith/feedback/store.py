@@ -12,6 +12,10 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+# A label becomes a class name at `tunesmith retrain`; the service refuses longer ones (and
+# `predicted`, which is a label too), so a client cannot grow the database with them.
+MAX_LABEL_CHARS = 200
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time TEXT NOT NULL,

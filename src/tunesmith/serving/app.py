@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import io
+import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
+from tunesmith.feedback.store import MAX_LABEL_CHARS
 from tunesmith.serving.batching import MicroBatcher
+from tunesmith.serving.guard import Guard, Inflight
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -47,10 +51,16 @@ class PredictResponse(BaseModel):
     model: str = Field(description="the run that answered (its creation time)")
 
 
+# Stripped before the length check, so a label of spaces is refused rather than stored empty.
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LABEL_CHARS)
+]
+
+
 class FeedbackRequest(BaseModel):
     input: str = Field(description="the text the model answered")
-    label: str = Field(min_length=1, description="the right label")
-    predicted: str | None = Field(None, description="what the model answered, if known")
+    label: Label = Field(description=f"the right label (at most {MAX_LABEL_CHARS} characters)")
+    predicted: Label | None = Field(None, description="what the model answered, if known")
 
 
 class ModelInfo(BaseModel):
@@ -73,8 +83,10 @@ def create_app(
     max_wait_ms: float = 5,
     model: Any = None,
     log_predictions: int = 0,
+    debug: bool = False,
 ) -> FastAPI:
-    """The service for `run_dir` (or an already loaded `model` with `predict`)."""
+    """The service for `run_dir` (or an already loaded `model` with `predict`). `debug` logs
+    a traceback with each 500 (otherwise one line)."""
     if model is None:
         from tunesmith.api import load
 
@@ -108,34 +120,26 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.batcher = batcher
+    app.state.inflight = Inflight()  # the server drains it at shutdown
+    docs = {app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
+    app.add_middleware(
+        Guard,
+        inflight=app.state.inflight,
+        api_key=api_key,
+        open_paths={"/", "/health"} | docs,  # liveness, the page, the API docs
+        max_body_bytes=limits.max_body_bytes,
+        debug=debug,
+    )
 
-    def check_key(request: Request) -> None:
-        if not api_key:
-            return
-        given = request.headers.get("x-api-key") or request.headers.get("authorization", "")
-        given = given.removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise HTTPException(401, "missing or wrong API key: send the header X-API-Key")
-
-    @app.middleware("http")
-    async def bound_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limits.max_body_bytes:
-            return JSONResponse(
-                {"detail": f"request body over {limits.max_body_bytes} bytes; send fewer inputs"},
-                status_code=413,
-            )
-        return await call_next(request)
-
-    @app.exception_handler(Exception)
-    async def no_traceback(request: Request, exc: Exception):  # log-free, trace-free 500
-        return JSONResponse({"detail": "internal error while predicting"}, status_code=500)
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return AsciiJSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "batches": batcher.batches}
 
-    @app.get("/v1/model", response_model=ModelInfo, dependencies=[Depends(check_key)])
+    @app.get("/v1/model", response_model=ModelInfo)
     async def model_info() -> ModelInfo:
         return ModelInfo(
             task=manifest["task"],
@@ -167,22 +171,23 @@ def create_app(
                     writer.submit(write, "prediction", text, out["label"], None)
         return PredictResponse(outputs=outputs, model=manifest.get("created", "unknown"))
 
-    @app.post("/v1/feedback", status_code=201, dependencies=[Depends(check_key)])
+    @app.post("/v1/feedback", status_code=201)
     async def feedback(body: FeedbackRequest) -> dict:
         """A correction: the right label for a text. Stored for `tunesmith retrain`."""
         if model.task.name != "text-classification":
             raise HTTPException(422, "feedback is collected for text classification models")
         if len(body.input) > limits.max_text_chars:
             raise HTTPException(413, f"input has over {limits.max_text_chars} characters")
+        check_unicode(body.input, "input")  # pydantic refuses it in the constrained labels
         import asyncio
 
         loop = asyncio.get_running_loop()
         record = await loop.run_in_executor(
-            writer, write, "correction", body.input, body.predicted, body.label.strip()
+            writer, write, "correction", body.input, body.predicted, body.label
         )
         return {"id": record}
 
-    @app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)])
+    @app.post("/v1/predict", response_model=PredictResponse)
     async def predict(body: PredictRequest) -> PredictResponse:
         if model.task.input_kind == "image":
             if body.inputs is not None or body.images is None:
@@ -198,11 +203,10 @@ def create_app(
                     413,
                     f"inputs[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}",
                 )
+            check_unicode(text, f"inputs[{i}]")
         return await answer(body.inputs)
 
-    @app.post(
-        "/v1/predict/upload", response_model=PredictResponse, dependencies=[Depends(check_key)]
-    )
+    @app.post("/v1/predict/upload", response_model=PredictResponse)
     async def predict_upload(files: Annotated[list[UploadFile], File()]) -> PredictResponse:
         if model.task.input_kind != "image":
             raise HTTPException(422, "uploads are for image models; send JSON to /v1/predict")
@@ -218,6 +222,24 @@ def create_app(
         return PAGE.read_text(encoding="utf-8")
 
     return app
+
+
+class AsciiJSON(JSONResponse):
+    """JSON with everything past ASCII escaped: a 422 quotes the input, and an input with a
+    lone surrogate cannot be encoded as UTF-8 (FastAPI's own 422 fails with a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
+def check_unicode(text: str, where: str) -> None:
+    """JSON can carry a lone surrogate ("\\ud800"): no tokenizer or database takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise HTTPException(
+            422, f"{where} is not valid Unicode: a lone surrogate at character {exc.start}"
+        ) from None
 
 
 def decode_image(text: str, index: int, limits: Limits):
