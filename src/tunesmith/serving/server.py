@@ -1,9 +1,13 @@
-"""Run the service with uvicorn: threads sized to the machine, graceful shutdown (requests in
-flight finish), loopback by default."""
+"""Run the service with uvicorn: threads sized to the machine, loopback by default, and a
+shutdown that loses no request: on SIGTERM new requests get a 503 with `Connection: close`
+while every accepted one is answered; only then does uvicorn close the sockets."""
 
 from __future__ import annotations
 
 import os
+import socket
+
+import uvicorn
 
 from tunesmith.console import info
 from tunesmith.errors import TunesmithError
@@ -21,9 +25,12 @@ def serve(
     backend: str = "pytorch",
     precision: str = "auto",
     log_predictions: int = 0,
+    grace: float = 30,
+    debug: bool = False,
 ) -> None:
+    """`grace`: at shutdown, how long to wait for requests in flight when none finishes (the
+    wait goes on while they do). `debug`: a traceback in the log with each 500."""
     import torch
-    import uvicorn
 
     from tunesmith.serving.app import Limits, create_app
 
@@ -42,6 +49,7 @@ def serve(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         log_predictions=log_predictions,
+        debug=debug,
     )
     if host not in {"127.0.0.1", "localhost", "::1"}:
         info(
@@ -49,15 +57,50 @@ def serve(
             + ("." if api_key else " without an API key (--api-key).")
         )
     info(f"Serving {run_dir} at http://{host}:{port}/ (API docs: /docs). Ctrl-C stops.")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    server = make_server(app, host, port, grace=grace)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C: the shutdown above has run; as uvicorn.run does
+        return
+    if not server.started:
+        raise TunesmithError(
+            f"the server on {host}:{port} did not start (its log above says why)",
+            where=f"--host {host} --port {port}",
+            fix="pick a free port with --port (or stop what is using it)",
+        )
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, whose shutdown drains the app first (`app.state.inflight`): new
+    requests get a 503 while the accepted ones are answered, however long the queue, as long
+    as they keep finishing. A second Ctrl-C ends the wait."""
+
+    def __init__(self, config: uvicorn.Config, grace: float):
+        super().__init__(config)
+        self.grace = grace
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        inflight = self.config.app.state.inflight
+        left = await inflight.drain(self.grace, force=lambda: self.force_exit)
+        if left:
+            info(f"Stopping with {left} requests unanswered: none finished in {self.grace} s.")
+        await super().shutdown(sockets)
+
+
+def make_server(app, host: str, port: int, grace: float = 30) -> DrainingServer:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=grace
+    )
+    return DrainingServer(config, grace)
 
 
 def _check_free(host: str, port: int) -> None:
     """Fail before loading the model when the address is taken or cannot be bound."""
-    import socket
-
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # As uvicorn binds: the previous server's connections in TIME_WAIT do not make the
+            # port taken (Linux still refuses it while another socket listens on it).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as exc:
         raise TunesmithError(
