@@ -316,5 +316,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backend=args.backend,
         precision=args.precision,
         log_predictions=args.log_predictions,
+        debug=args.debug,  # a traceback in the log with each 500
     )
     return 0
