@@ -113,6 +113,12 @@ ZOO = [  # id, build(folder) -> data path, extra args, words the message must co
     ("ragged rows", csv("text,label\na,b\nc,d,e,f\n"), [], "line 3"),
     ("binary named .csv", raw(b"\x89PNG\r\n\x1a\n\0\0\0IHDR" * 10, "d.csv"), [], "binary"),
     ("UTF-16 text", raw("text,label\na,b\n".encode("utf-16"), "d.csv"), [], "UTF-16"),
+    (
+        "200,000-column header",
+        csv(",".join(f"c{i}" for i in range(200_000)) + "\n" + "x," * 199_999 + "x\n"),
+        [],
+        "delimiter",
+    ),
     ("unknown encoding flag", csv(GOOD), ["--data.encoding", "klingon"], "--data.encoding"),
     (
         "wrong encoding flag",

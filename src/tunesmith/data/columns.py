@@ -56,10 +56,17 @@ def by_name(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((lowered[n] for n in names if n in lowered), None)
 
 
+def column_names(columns, show: int = 20) -> str:
+    """The columns for a message: all of a usual table, the first `show` of a very wide one."""
+    columns = [str(c) for c in columns]
+    named = ", ".join(map(repr, columns[:show]))
+    return named if len(columns) <= show else f"{named}, ... ({len(columns):,} in all)"
+
+
 def check_column(frame: pd.DataFrame, column: str, flag: str, source: str) -> None:
     if column not in frame.columns:
         raise TunesmithError(
-            f"no column {column!r} (columns are: {', '.join(map(repr, frame.columns))})",
+            f"no column {column!r} (columns are: {column_names(frame.columns)})",
             where=f"{source}, {flag}",
             fix=f"pass one of those names to {flag}",
         )
@@ -84,7 +91,7 @@ def detect_columns(
     if not text or not label:
         raise TunesmithError(
             f"cannot tell which column holds the {'text' if not text else 'label'} "
-            f"(columns are: {', '.join(map(repr, columns))})",
+            f"(columns are: {column_names(columns)})",
             where=source,
             fix="name them with --data.text_column and --data.label_column",
         )

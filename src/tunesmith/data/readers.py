@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ CONLL_SUFFIXES = {".md", ".conll", ".conllu", ".bio", ".iob", ".iob2", ".bioes",
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
 SPLIT_NAMES |= {"test": "test"}
 HUB_PREFIX = "hub:"
+# More columns than this is a wrong delimiter or not a table (a text task uses two or three);
+# refused at once, before pandas spends minutes on a 200,000-column header.
+MAX_COLUMNS = 10_000
 
 
 def read_table(path: str | Path, flag: str = "--data.path", options: Any = None) -> pd.DataFrame:
@@ -107,29 +111,56 @@ def _read_file(path: Path, flag: str, options: Any) -> pd.DataFrame:
             fix="add data rows below the header",
         )
     frame.columns = [str(c).strip() for c in frame.columns]
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated:
+    _check_columns(list(frame.columns), str(path))
+    return frame.reset_index(drop=True)
+
+
+def _check_columns(names: list[str], where: str, sep: str | None = None) -> None:
+    """Refuse a header with more than MAX_COLUMNS columns or a name used twice (pandas would
+    quietly rename the second one to "name.1"). Linear in the number of columns."""
+    if sep is not None:
+        _check_width(
+            len(names),
+            where,
+            f"the header splits into {len(names):,} columns at {sep!r}: the delimiter is most "
+            "likely wrong",
+            "check that line 1 is the header and name the delimiter with --data.delimiter (e.g. "
+            "';' or tab), or keep only the columns to train on",
+        )
+    _check_width(len(names), where, f"the table has {len(names):,} columns")
+    twice = sorted(name for name, n in Counter(names).items() if n > 1)
+    if twice:
         raise TunesmithError(
-            f"the header names column {duplicated[0]!r} more than once",
-            where=str(path),
+            f"the header names column {twice[0]!r} more than once",
+            where=where,
             fix="give every column a distinct name",
         )
-    return frame.reset_index(drop=True)
+
+
+def _check_width(
+    count: int, where: str, what: str, fix: str = "keep only the columns to train on"
+) -> None:
+    if count > MAX_COLUMNS:
+        raise TunesmithError(
+            f"{what} (tunesmith reads at most {MAX_COLUMNS:,}; a task uses a few: text, label)",
+            where=where,
+            fix=fix,
+        )
 
 
 def _read_delimited(path: Path, encoding: str, sep: str) -> pd.DataFrame:
     import csv
 
     with open(path, encoding=encoding, errors="replace", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=sep), [])
-    names = [name.strip() for name in header]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:  # pandas would quietly rename the second one to "name.1"
-        raise TunesmithError(
-            f"the header names column {twice[0]!r} more than once",
-            where=f"{path}, line 1",
-            fix="give every column a distinct name",
-        )
+        try:
+            header = next(csv.reader(handle, delimiter=sep), [])
+        except csv.Error as exc:  # a header field over csv's size limit
+            raise TunesmithError(
+                f"cannot parse the header ({exc})",
+                where=f"{path}, line 1",
+                fix="line 1 must be the header: short column names separated by the delimiter",
+            ) from None
+    _check_columns([name.strip() for name in header], f"{path}, line 1", sep)
     try:  # Arrow's reader: 5x faster, a third less memory on a million rows
         return pd.read_csv(
             path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False, engine="pyarrow"
@@ -199,8 +230,14 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet
+
     try:
+        width = len(pyarrow.parquet.read_schema(path).names)  # the footer only: cheap
+        _check_width(width, str(path), f"the table has {width:,} columns")
         frame = pd.read_parquet(path)
+    except TunesmithError:
+        raise
     except Exception as exc:  # pyarrow.ArrowInvalid and friends
         raise TunesmithError(
             f"not a readable Parquet file ({str(exc).splitlines()[0]})",
@@ -249,6 +286,8 @@ def _read_json(path: Path, text: str) -> pd.DataFrame:
             where=f"{path}, record {bad + 1}",
             fix='write records like {"text": "...", "label": "..."}',
         )
+    fields = len(set().union(*records))  # before pandas makes (slowly) a column of each
+    _check_width(fields, str(path), f"the records name {fields:,} different fields")
     return _as_text_columns(pd.DataFrame.from_records(records))
 
 
