@@ -103,6 +103,11 @@ def huge_image(folder):  # 60 megapixels, but bilevel, so the file is small
     Image.new("1", (10_000, 6_000)).save(folder / "x.png")
 
 
+def nul_late(folder):  # far past the first 8 KB that the binary check used to look at
+    (folder / "d.csv").write_bytes((GOOD * 40 + "bad\0row,a\n").encode())
+    return "d.csv"
+
+
 NER_MISMATCH = [{"tokens": ["Ann", "lives"], "tags": ["B-PER"]}]
 ALL_O = "".join(f"word{i}\tO\nmore\tO\n\n" for i in range(10))
 
@@ -113,6 +118,13 @@ ZOO = [  # id, build(folder) -> data path, extra args, words the message must co
     ("ragged rows", csv("text,label\na,b\nc,d,e,f\n"), [], "line 3"),
     ("binary named .csv", raw(b"\x89PNG\r\n\x1a\n\0\0\0IHDR" * 10, "d.csv"), [], "binary"),
     ("UTF-16 text", raw("text,label\na,b\n".encode("utf-16"), "d.csv"), [], "UTF-16"),
+    (
+        "UTF-16 text without a byte-order mark",
+        raw("text,label\na,b\n".encode("utf-16-le"), "d.csv"),
+        [],
+        "--data.encoding utf-16-le",
+    ),
+    ("NUL byte late in a CSV", nul_late, [], "line 1241: a NUL byte"),
     (
         "200,000-column header",
         csv(",".join(f"c{i}" for i in range(200_000)) + "\n" + "x," * 199_999 + "x\n"),

@@ -1,4 +1,5 @@
-"""Bytes to text: the encoding (detected or given), binary files refused, delimiters sniffed.
+"""Bytes to text: the encoding (detected or given), binary files and NUL bytes refused,
+delimiters sniffed.
 
 Detection streams the file in blocks, so a large CSV is checked without holding it in memory.
 """
@@ -34,18 +35,66 @@ def check_not_binary(path: Path) -> None:
         raise _open_error(path, exc) from None
     if not head.strip():
         raise TunesmithError("the file is empty", where=str(path), fix="point to a file with data")
-    if b"\0" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise TunesmithError(
-            "this is a binary file, not text",
-            where=str(path),
-            fix="export the data as CSV, TSV or JSONL (an Excel workbook must end in .xlsx)",
-        )
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise TunesmithError(
             "the file is UTF-16 text",
             where=str(path),
             fix="save it as UTF-8 (in Excel: 'CSV UTF-8'), or pass --data.encoding utf-16",
         )
+    check_no_nul(path)
+
+
+def check_no_nul(path: Path) -> None:
+    """Refuse text with a NUL byte anywhere, naming its line: no text encoding we read makes
+    one, so it is binary data, a damaged export, or UTF-16 without a byte-order mark."""
+    found = find_nul(path)
+    if found is None:
+        return
+    line, offset = found
+    with open(path, "rb") as handle:
+        utf16 = utf16_without_bom(handle.read(8192))
+    if utf16:
+        raise TunesmithError(
+            "the file looks like UTF-16 text without a byte-order mark (a NUL byte beside "
+            "every letter)",
+            where=str(path),
+            fix=f"pass --data.encoding {utf16}, or save it as UTF-8 (in Excel: 'CSV UTF-8')",
+        )
+    raise TunesmithError(
+        f"a NUL byte (byte {offset}): this is a binary file or damaged text, not plain text",
+        where=f"{path}, line {line}",
+        fix="export the data again as CSV, TSV or JSONL (an Excel workbook must end in .xlsx), "
+        "or delete the NUL characters from that line",
+    )
+
+
+def find_nul(path: Path) -> tuple[int, int] | None:
+    """(1-based line, byte offset) of the first NUL byte, streaming the file in blocks."""
+    lines, offset = 1, 0
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(BLOCK), b""):
+                at = block.find(b"\0")
+                if at >= 0:
+                    return lines + block.count(b"\n", 0, at), offset + at
+                lines += block.count(b"\n")
+                offset += len(block)
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    return None
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """ "utf-16-le" or "utf-16-be" when most of the odd (or even) bytes are NUL, as in ASCII
+    letters written as UTF-16; else None."""
+    even, odd = head[0::2], head[1::2]
+    if len(odd) < 2:
+        return None
+    if odd.count(0) > 0.8 * len(odd) and even.count(0) < 0.2 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.8 * len(even) and odd.count(0) < 0.2 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def detect_encoding(path: Path, given: str | None = None) -> str:
@@ -59,6 +108,8 @@ def detect_encoding(path: Path, given: str | None = None) -> str:
                 where="--data.encoding",
                 fix="use a Python codec name such as utf-8, gb18030, gbk, big5, cp1252, latin-1",
             ) from None
+        if not codecs.lookup(given).name.startswith(("utf-16", "utf-32")):  # these write NULs
+            check_no_nul(path)
         return given
     check_not_binary(path)
     for encoding in ENCODINGS:
