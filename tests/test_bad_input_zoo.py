@@ -6,6 +6,7 @@ import os
 
 import pandas as pd
 import pytest
+from conftest import write_images
 
 from tunesmith.cli import main
 
@@ -103,6 +104,17 @@ def huge_image(folder):  # 60 megapixels, but bilevel, so the file is small
     Image.new("1", (10_000, 6_000)).save(folder / "x.png")
 
 
+def images_outside(folder):  # a table beside no images, pointing at some out of its folder
+    write_images(folder / "elsewhere", per_class=4)
+    (folder / "data").mkdir()
+    rows = [
+        f"../elsewhere/{p.parent.name}/{p.name},{p.parent.name}"
+        for p in sorted((folder / "elsewhere").glob("*/*.png"))
+    ]
+    (folder / "data" / "d.csv").write_text("image,label\n" + "\n".join(rows) + "\n")
+    return "data/d.csv"
+
+
 def nul_late(folder):  # far past the first 8 KB that the binary check used to look at
     (folder / "d.csv").write_bytes((GOOD * 40 + "bad\0row,a\n").encode())
     return "d.csv"
@@ -179,6 +191,7 @@ ZOO = [  # id, build(folder) -> data path, extra args, words the message must co
     ("images that are text files", image_folder(text_named_jpg), [], "no usable images"),
     ("truncated JPEGs only", image_folder(truncated_jpeg), [], "no usable images"),
     ("decompression-bomb sized images", image_folder(huge_image), [], "no usable images"),
+    ("CSV of images outside its folder", images_outside, [], "outside the data folder"),
     (
         "CSV of image paths that do not exist",
         csv("image,label\nmissing/a.jpg,x\nmissing/b.jpg,y\n"),

@@ -45,13 +45,13 @@ def predict_file(
     table = read_table(input_path, "--input")
     model = load(run_dir)
     if model.task.input_kind == "image":
-        from tunesmith.tasks.image_classification import image_column, resolve_paths
+        from tunesmith.tasks.image_classification import image_column, image_paths
 
         saved = model.manifest["columns"].get("image")
         column = image_column(
             table, text_column or (saved if saved in table else None), input_path, "--text-column"
         )
-        answers = model.predict(resolve_paths(table[column], input_path))
+        answers = model.predict(image_paths(table, column, input_path)[0])
     elif model.task.name == "generation":
         from tunesmith.data.conversations import prompts_from_table
 

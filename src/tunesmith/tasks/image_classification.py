@@ -7,11 +7,13 @@ input); what differs is the input: image paths, checked and decoded as the model
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from tunesmith.data.columns import LABEL_NAMES, by_name, check_column
+from tunesmith.data.columns import LABEL_NAMES, by_name, check_column, column_names
+from tunesmith.data.image_paths import data_folder, resolve_image_paths
 from tunesmith.data.images import IMAGE_SUFFIXES, scan_images
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
@@ -37,27 +39,23 @@ def image_column(table: pd.DataFrame, given: str | None, source: str, flag: str)
     if named or candidates:
         return named or candidates[0]
     raise TunesmithError(
-        f"no column of image paths (columns are: {', '.join(map(repr, table.columns))})",
+        f"no column of image paths (columns are: {column_names(table.columns)})",
         where=source,
         fix="name it with --data.image_column, or use a folder with one sub-folder per class",
     )
 
 
-def resolve_paths(values: pd.Series, source: str) -> list[str]:
-    """Paths relative to the data file's folder (or the data folder), made absolute.
+def image_paths(table: pd.DataFrame, column: str, source: str) -> tuple[list[str], Path]:
+    """The column's image paths, resolved inside the data folder, and that folder."""
+    root = data_folder(source)
+    return resolve_image_paths(table[column].astype(str), root), root
 
-    A path that does not exist as written is also looked for under the data file's folder and
-    by its file name there: Label Studio exports say `/data/upload/3/cat.jpg` for an image that
-    the user keeps beside the export."""
-    base = Path(source) if Path(source).is_dir() else Path(source).parent
-    out = []
-    for value in values.astype(str):
-        path = Path(value.split("?")[0]).expanduser()
-        candidates = [path if path.is_absolute() else base / path]
-        candidates += [base / str(path).lstrip("/"), base / path.name]
-        found = next((c for c in candidates if c.is_file()), candidates[0])
-        out.append(str(found.resolve()))
-    return out
+
+def describe_image(table: pd.DataFrame, column: str, source: str) -> Callable[[int], str]:
+    """Names a row's image for notes: where it is in the source, the column, the path given."""
+    return lambda i: (
+        f"{describe_row(source, int(table.index[i]))}, column {column!r}: {table[column].iloc[i]}"
+    )
 
 
 class ImageClassification(TextClassification):
@@ -84,18 +82,15 @@ class ImageClassification(TextClassification):
             label_col = by_name(others, LABEL_NAMES)
             if not label_col:
                 raise TunesmithError(
-                    f"cannot tell which column holds the label (columns are: "
-                    f"{', '.join(map(repr, table.columns))})",
+                    "cannot tell which column holds the label (columns are: "
+                    f"{column_names(table.columns)})",
                     where=source,
                     fix="name it with --data.label_column",
                 )
-        paths = resolve_paths(table[image_col], source)
+        paths, root = image_paths(table, image_col, source)
         labels = table[label_col].astype(str).str.strip()
-        scan = scan_images(paths)
-        notes = [
-            f"Dropped {len(files)} image(s): {reason} (first: {files[0]})."
-            for reason, files in scan.dropped.items()
-        ]
+        scan = scan_images(paths, root)
+        notes = scan.notes(describe_image(table, image_col, source))
         if scan.converted:
             notes.append(f"Converted {scan.converted} image(s) to RGB (greyscale, palette, alpha).")
         keep = scan.keep

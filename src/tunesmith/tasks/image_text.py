@@ -19,7 +19,7 @@ from tunesmith.data.images import scan_images
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks import image_text_metrics as measure
 from tunesmith.tasks.base import Examples, Task
-from tunesmith.tasks.image_classification import image_column, resolve_paths
+from tunesmith.tasks.image_classification import describe_image, image_column, image_paths
 
 CAPTION_NAMES = ("caption", "captions", "description", "alt", "alt_text", *TEXT_NAMES, "描述")
 
@@ -101,12 +101,9 @@ class ImageText(Task):
             template = measure.template_for(list(labels), template)
             captions = labels.map(lambda label: template.format(label=label))
             notes.append(f"Captions made from the labels with the template {template!r}.")
-        paths = resolve_paths(table[image_col], source)
-        scan = scan_images(paths)
-        notes += [
-            f"Dropped {len(files)} image(s): {reason} (first: {files[0]})."
-            for reason, files in scan.dropped.items()
-        ]
+        paths, root = image_paths(table, image_col, source)
+        scan = scan_images(paths, root)
+        notes += scan.notes(describe_image(table, image_col, source))
         keep = scan.keep
         frame = pd.DataFrame(
             {
