@@ -154,3 +154,68 @@ def test_discriminative_learning_rate_trains_the_backbone_slower(tiny_vit_dir, t
     root = write_images(tmp_path / "photos", per_class=10)
     settings = image_settings(tiny_vit_dir, tmp_path / "run", epochs=1, backbone_lr_scale=0.1)
     assert tunesmith.train(root, **settings).metrics["test"]["count"] > 0
+
+
+def bad_images(folder: Path) -> None:
+    """An unreadable file and a 60-megapixel image (training refuses anything over 50)."""
+    from PIL import Image
+
+    (folder / "not_an_image.jpg").write_text("hello")
+    Image.new("1", (10_000, 6_000)).save(folder / "huge.png")  # bilevel: a small file
+
+
+def test_predict_on_a_folder_skips_bad_images_and_writes_the_rest(trained, tmp_path, capsys):
+    root, model = trained
+    folder = tmp_path / "inbox"
+    shutil.copytree(root / "red", folder)
+    bad_images(folder)
+    out = tmp_path / "predictions.csv"
+    code = main(["predict", str(model.path), "--input", str(folder), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    table = pd.read_csv(out, keep_default_na=False).set_index("file")
+    assert len(table) == len(list(folder.iterdir()))
+    assert table.loc["huge.png", "skipped"] == "larger than 50,000,000 pixels"
+    assert table.loc["not_an_image.jpg", "skipped"] == "unreadable"
+    assert table.loc["huge.png", "predicted_label"] == ""
+    good = table[table["skipped"] == ""]
+    assert len(good) == len(table) - 2 and (good["predicted_label"] == "red").mean() >= 0.8
+    assert "Skipped 2 image(s)" in err and "huge.png" in err and "not_an_image.jpg" in err
+
+
+def test_predict_on_a_folder_of_only_bad_images_fails_cleanly(trained, tmp_path, capsys):
+    _, model = trained
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    bad_images(folder)
+    out = tmp_path / "predictions.csv"
+    code = main(["predict", str(model.path), "--input", str(folder), "--output", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err, err
+    assert err.startswith("error: ") and "none of the 2 image(s) can be used" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["not_an_image.jpg", "huge.png"])
+def test_predict_one_bad_image_is_a_one_line_error(trained, tmp_path, capsys, name):
+    _, model = trained
+    bad_images(tmp_path)
+    code = main(["predict", str(model.path), "--image", str(tmp_path / name)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert name in err and "Fix:" in err
+
+
+def test_predict_on_a_table_skips_images_outside_its_folder(trained, tmp_path, capsys):
+    root, model = trained
+    shutil.copy(root / "red" / "0.png", tmp_path / "secret.png")
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(root / "red" / "1.png", tmp_path / "inbox" / "mine.png")
+    table = tmp_path / "inbox" / "images.csv"
+    table.write_text("image\nmine.png\n../secret.png\n")
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(model.path), "--input", str(table), "--output", str(out)]) == 0
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert rows["skipped"].tolist() == ["", "outside the data folder"]
+    assert rows["predicted_label"].tolist()[1] == ""
