@@ -114,7 +114,7 @@ class ImageClassification(TextClassification):
             frame = frame[~unlabeled]
         if frame.empty:
             raise TunesmithError(
-                f"no usable images ({' '.join(notes) or 'none has a label'})",
+                f"no usable images ({' '.join(notes).rstrip('.') or 'none has a label'})",
                 where=source,
                 fix="check the image paths (relative to the data file) and the files",
             )

@@ -125,7 +125,7 @@ class ImageText(Task):
             frame = frame[~empty].reset_index(drop=True)
         if frame.empty:
             raise TunesmithError(
-                f"no usable image-caption pairs ({' '.join(notes) or 'none'})",
+                f"no usable image-caption pairs ({' '.join(notes).rstrip('.') or 'none'})",
                 where=source,
                 fix="check the image paths (relative to the data file) and the captions",
             )
