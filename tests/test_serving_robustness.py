@@ -75,16 +75,20 @@ def until(condition, tries: int = 400) -> None:
     raise AssertionError("condition never held")
 
 
-def failing_on(word: str, model):
-    """The model, failing any batch that holds `word`: an input it cannot take."""
-    predict = model.predict
+def fragile(model, gate: threading.Event | None = None):
+    """The model, failing any batch that holds "boom" (an input it cannot take), and holding
+    each batch until `gate` is set (the model is busy). `model.seen`: the batches it got."""
+    predict, model.seen = model.predict, []
 
-    def fragile(batch, **options):
-        if word in batch:
-            raise ValueError(f"cannot take {word!r}")
+    def predict_fragile(batch, **options):
+        model.seen.append(list(batch))
+        if gate is not None:
+            gate.wait()
+        if "boom" in batch:
+            raise ValueError("cannot take 'boom'")
         return predict(batch, **options)
 
-    model.predict = fragile
+    model.predict = predict_fragile
     return model
 
 
@@ -150,46 +154,54 @@ def test_a_failed_batch_is_retried_request_by_request():
 
 
 def test_one_bad_request_among_many_fails_alone_and_keeps_its_connection(text_run):
-    model = failing_on("boom", tunesmith.load(text_run.path))
-    app = create_app(text_run.path, model=model, max_wait_ms=50)
-    texts = [row["text"] for row in make_rows(20, seed=3)]
+    gate = threading.Event()
+    model = fragile(tunesmith.load(text_run.path), gate)
+    app = create_app(text_run.path, model=model)
+    texts = [row["text"] for row in make_rows(20, seed=3)]  # 60 innocent requests
     expected = [a["label"] for a in text_run.predict(texts)]
     innocent, bad = {}, {}
-    start = threading.Barrier(len(texts) + 1)
 
     def ask(i):
-        with httpx.Client(timeout=60) as client:
-            start.wait()
-            response = client.post(url + "/v1/predict", json={"inputs": [texts[i]]})
-            innocent[i] = (response.status_code, response.json()["outputs"][0]["label"])
+        response = httpx.post(url + "/v1/predict", json={"inputs": [texts[i]]}, timeout=60)
+        outputs = response.json().get("outputs") or [{}]
+        innocent[i] = (response.status_code, outputs[0].get("label"))
 
-    def misbehave():
-        with httpx.Client(timeout=60) as client:
-            start.wait()
-            for name, body in (("surrogate", SURROGATE), ("boom", b'{"inputs": ["boom"]}')):
-                response = client.post(url + "/v1/predict", content=body, headers=JSON)
-                bad[name] = (response.status_code, local_port(response), response.text)
-            response = client.post(url + "/v1/predict", json={"inputs": [texts[0]]})
-            bad["next"] = (response.status_code, local_port(response), response.text)
+    def misbehave(client):
+        for name, body in (("surrogate", SURROGATE), ("boom", b'{"inputs": ["boom"]}')):
+            response = client.post(url + "/v1/predict", content=body, headers=JSON)
+            bad[name] = (response.status_code, local_port(response), response.text)
+        response = client.post(url + "/v1/predict", json={"inputs": [texts[0]]})
+        bad["next"] = (response.status_code, local_port(response), response.text)
 
-    with running(plain_server(app)) as url:
+    with running(plain_server(app)) as url, httpx.Client(timeout=60) as client:
+        # The model holds a first batch while every other request queues up; these then
+        # run as full batches, "boom" among innocent neighbours.
+        first = threading.Thread(
+            target=httpx.post, args=(url + "/v1/predict",), kwargs={"json": {"inputs": ["goal"]}}
+        )
+        first.start()
+        until(lambda: model.seen)
         threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
-        threads.append(threading.Thread(target=misbehave))
+        threads.append(threading.Thread(target=misbehave, args=(client,)))
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        queue = app.state.batcher.queue
+        try:
+            until(lambda: queue.qsize() == len(texts) + 1)  # and the bad one
+        finally:
+            gate.set()
+            for t in [first, *threads]:
+                t.join()
     assert [innocent[i] for i in range(len(texts))] == [(200, label) for label in expected]
+    assert any("boom" in batch and len(batch) > 1 for batch in model.seen)
     assert [bad[name][0] for name in ("surrogate", "boom", "next")] == [422, 500, 200]
     assert "boom" not in bad["boom"][2]  # a generic 500
     assert len({port for _, port, _ in bad.values()}) == 1  # one keep-alive connection for all
-    assert app.state.batcher.batches < len(texts)  # requests still share batches
 
 
 @pytest.mark.parametrize("options", [{}, {"debug": True}])
 def test_a_500_logs_one_line_with_a_traceback_only_in_debug(text_run, options):
-    model = failing_on("boom", tunesmith.load(text_run.path))
-    app = create_app(text_run.path, model=model, **options)
+    app = create_app(text_run.path, model=fragile(tunesmith.load(text_run.path)), **options)
     records = []
     capture = logging.Handler(logging.ERROR)
     capture.emit = records.append
@@ -273,15 +285,8 @@ def test_feedback_labels_are_stripped_and_bounded(text_run):
 def test_shutdown_answers_accepted_requests_and_refuses_new_ones(text_run):
     from tunesmith.serving.server import make_server
 
-    model = tunesmith.load(text_run.path)
-    predict, gate = model.predict, threading.Event()
-
-    def held(batch, **options):  # the model is busy until the test lets it go
-        gate.wait()
-        return predict(batch, **options)
-
-    model.predict = held
-    app = create_app(text_run.path, model=model, max_batch=1)
+    gate = threading.Event()  # the model is busy until the test lets it go
+    app = create_app(text_run.path, model=fragile(tunesmith.load(text_run.path), gate))
     inflight = app.state.inflight
     server = make_server(app, "127.0.0.1", free_port())
     answers = []
@@ -294,14 +299,16 @@ def test_shutdown_answers_accepted_requests_and_refuses_new_ones(text_run):
         threads = [threading.Thread(target=ask, args=(i,)) for i in range(5)]
         for t in threads:
             t.start()
-        until(lambda: inflight.active == 5)
-        server.should_exit = True  # what SIGTERM does
-        until(lambda: inflight.draining)
-        late = idle.get("/health")
-        fresh = httpx.post(url + "/v1/predict", json={"inputs": ["goal"]})
-        gate.set()
-        for t in threads:
-            t.join()
+        try:
+            until(lambda: inflight.active == 5)
+            server.should_exit = True  # what SIGTERM does
+            until(lambda: inflight.draining)
+            late = idle.get("/health")
+            fresh = httpx.post(url + "/v1/predict", json={"inputs": ["goal"]})
+        finally:
+            gate.set()
+            for t in threads:
+                t.join()
     assert [r.status_code for r in answers] == [200] * 5
     for refused in (late, fresh):
         assert refused.status_code == 503 and refused.headers["connection"] == "close"
