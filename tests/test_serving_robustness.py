@@ -393,3 +393,10 @@ def test_sigterm_answers_every_request_and_the_port_is_free_at_once(text_run):
     finally:
         second.terminate()
         second.wait(timeout=60)
+
+
+def test_serve_refuses_a_grace_period_of_nothing(capsys):
+    from tunesmith.cli import main
+
+    assert main(["serve", "runs/none", "--grace", "0"]) == 2
+    assert "--grace" in capsys.readouterr().err

@@ -361,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="PyTorch backend: auto runs bf16 where the CPU/GPU has it natively (about 3x "
         "faster on such CPUs; probabilities differ slightly), else fp32 (default: auto)",
     )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="at Ctrl-C or SIGTERM every accepted request is answered; stop waiting when none "
+        "has finished for this long (default: 30)",
+    )
     serve.set_defaults(handler=do.cmd_serve)
 
     export = commands.add_parser(

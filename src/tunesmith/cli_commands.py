@@ -316,6 +316,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backend=args.backend,
         precision=args.precision,
         log_predictions=args.log_predictions,
+        grace=args.grace,
         debug=args.debug,  # a traceback in the log with each 500
     )
     return 0

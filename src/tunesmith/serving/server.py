@@ -36,6 +36,12 @@ def serve(
 
     if not 0 < port < 65536:
         raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
+    if not grace > 0:
+        raise TunesmithError(
+            f"the grace period must be above 0 seconds (got {grace:g})",
+            where="--grace",
+            fix="--grace 30",
+        )
     _check_free(host, port)
     # One inference thread does the work: give it every core; the event loop needs none.
     torch.set_num_threads(os.cpu_count() or 1)
