@@ -163,7 +163,7 @@ def _generate(model, args: argparse.Namespace) -> int:
     """Stream each prompt's answer to the terminal (or print JSON lines with --json)."""
     import json
 
-    if model.task.name != "generation":
+    if not model.task.takes_prompts:
         raise TunesmithError(
             f"--prompt is for generation runs; {args.run} is {model.task.name}",
             where="--prompt",

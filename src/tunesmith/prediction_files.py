@@ -55,7 +55,7 @@ def predict_file(
             table, text_column or (saved if saved in table else None), input_path, "--text-column"
         )
         answers, skipped = predict_images(model, *image_paths(table, column, input_path))
-    elif model.task.name == "generation":
+    elif model.task.takes_prompts:
         from tunesmith.data.conversations import prompts_from_table
 
         column, prompts = prompts_from_table(table, str(input_path), text_column)

@@ -12,7 +12,9 @@ MARKS = {"error": "x", "warning": "!", "info": "-"}
 
 def format_text(report: dict) -> str:
     labels = report.get("labels", {})
-    kind = "entity types" if report["task"] == "ner" else "labels"
+    from tunesmith import tasks
+
+    kind = tasks.get(report["task"]).label_noun
     lines = [
         f"{report['source']}: {report['rows_read']} rows read, {report['rows_kept']} usable; "
         f"task {report['task']}",

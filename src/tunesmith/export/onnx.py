@@ -16,8 +16,6 @@ import torch
 from tunesmith.console import info
 from tunesmith.errors import TunesmithError
 
-SUPPORTED = ("text-classification", "ner", "image-classification")
-
 
 def onnx_folder(run_dir: str | Path) -> Path:
     return Path(run_dir) / "onnx"
@@ -28,9 +26,12 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
     from tunesmith.run_dir import write_json
 
     model = load(run_dir)
-    if model.task.name not in SUPPORTED:
+    if not model.task.onnx_logits:
+        from tunesmith import tasks
+
+        covered = [name for name in tasks.names() if tasks.get(name).onnx_logits]
         raise TunesmithError(
-            f"ONNX export covers {', '.join(SUPPORTED)}, not {model.task.name}",
+            f"ONNX export covers {', '.join(covered)}, not {model.task.name}",
             where=f"tunesmith export {run_dir}",
             fix="serve this run with the PyTorch backend (the default)",
         )
@@ -49,7 +50,7 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
             )
         )
         axes = {name: {0: "batch", 1: "sequence"} for name in sample}
-        if model.task.name == "ner":  # one row of logits per token
+        if model.task.onnx_logits == "per_token":  # one row of logits per token
             axes["logits"] = {0: "batch", 1: "sequence"}
     wrapper = _Logits(net, list(sample)).eval()
     with torch.no_grad():

@@ -44,9 +44,9 @@ def retrain(
 
     root = Path(run_dir)
     live = tunesmith.load(root)
-    if live.task.name != "text-classification":
+    if not live.task.collects_feedback:
         raise TunesmithError(
-            f"retraining covers text classification, not {live.task.name}",
+            f"retraining from feedback is not available for {live.task.name} runs yet",
             where=f"tunesmith retrain {root}",
             fix="train a new run with `tunesmith train` on the grown data",
         )

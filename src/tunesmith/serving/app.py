@@ -174,7 +174,7 @@ def create_app(
     @app.post("/v1/feedback", status_code=201)
     async def feedback(body: FeedbackRequest) -> dict:
         """A correction: the right label for a text. Stored for `tunesmith retrain`."""
-        if model.task.name != "text-classification":
+        if not model.task.collects_feedback:
             raise HTTPException(422, "feedback is collected for text classification models")
         if len(body.input) > limits.max_text_chars:
             raise HTTPException(413, f"input has over {limits.max_text_chars} characters")

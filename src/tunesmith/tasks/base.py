@@ -49,6 +49,14 @@ class Task(ABC):
     default_lora: bool = False  # --train.lora when unset
     peft_task_type: str | None = None  # peft's TaskType for LoRA; None: LoRA not offered
     keeps_adapters: bool = False  # LoRA runs hold the adapters (else the merged model)
+    # What the shared features may do with this task (they ask; they never compare names):
+    label_noun: str = "labels"  # what the labels are called in messages ("entity types")
+    onnx_logits: str | None = None  # ONNX export: "per_input" or "per_token" logits; None: no
+    takes_prompts: bool = False  # predict --prompt / predict --input of prompts and chats
+    collects_feedback: bool = False  # POST /v1/feedback corrections and `tunesmith retrain`
+    distillable: bool = False  # `tunesmith distill` from a run of this task
+    search_learning_rates: tuple[float, float] = (1e-5, 3e-4)  # `tune`: full fine-tuning range
+    search_freeze: tuple[str, ...] = ("none", "embeddings")  # `tune`: --train.freeze choices
 
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""
@@ -93,6 +101,12 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
     def split_groups(self, examples: Examples):
         """One value per example; examples sharing one stay in the same split (None: free)."""
         return None
+
+    def probe_labels(self, batch: int, length: int):
+        """Random labels for a training-step probe (`tunesmith models`): one class per input."""
+        import torch
+
+        return torch.randint(0, 2, (batch,))
 
     def class_weights(self, train_dataset, num_labels: int, mode: str):
         """Loss weights for imbalanced labels (a tensor), or None."""

@@ -34,6 +34,10 @@ class CausalLM(Task):
     new_head = False
     peft_task_type = "CAUSAL_LM"
     keeps_adapters = True  # adapters are a few MB; the base model is hundreds
+    takes_prompts = True
+
+    def probe_labels(self, batch, length):
+        return None  # the model's loss predicts the inputs themselves
 
     def texts(self, examples, limit=2000):
         return [flatten(x) for x in examples.frame["input"][:limit]]

@@ -67,6 +67,11 @@ class ImageClassification(TextClassification):
     group_by_length = False
     default_epochs = 5
     peft_task_type = None  # LoRA on CNNs is not wired; --train.freeze head is the small option
+    onnx_logits = "per_input"
+    collects_feedback = False  # corrections hold texts today
+    distillable = False
+    search_learning_rates = (1e-4, 3e-3)
+    search_freeze = ("head", "none")
 
     def texts(self, examples, limit=2000):
         return []

@@ -32,6 +32,9 @@ class TextClassification(Task):
     selection_metrics = ("f1_macro", "f1_weighted", "accuracy")
     epoch_metrics = ("accuracy", "f1_macro")
     peft_task_type = "SEQ_CLS"  # --lora: adapters plus a fully trained classifier head
+    onnx_logits = "per_input"
+    collects_feedback = True
+    distillable = True
 
     def stratify_key(self, examples):
         return examples.frame["label"]

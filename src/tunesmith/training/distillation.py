@@ -18,17 +18,18 @@ import yaml
 from tunesmith.errors import TunesmithError
 from tunesmith.run_dir import CONFIG, RunDir
 
-TASKS = ("text-classification",)
-
 
 def teacher_config(teacher: str | Path) -> dict:
     """The settings a student starts from: the teacher's task and data (same columns, same
     cleaning, same seed, hence the same split), with nothing of its training."""
     run = RunDir(teacher)
     manifest = run.manifest()  # a clear error when it is not a finished run
-    if manifest["task"] not in TASKS:
+    from tunesmith import tasks
+
+    if not tasks.get(manifest["task"]).distillable:
+        distillable = [name for name in tasks.names() if tasks.get(name).distillable]
         raise TunesmithError(
-            f"distillation covers {', '.join(TASKS)} teachers, not {manifest['task']}",
+            f"distillation covers {', '.join(distillable)} teachers, not {manifest['task']}",
             where=f"--teacher {teacher}",
             fix="pick a text classification run as the teacher",
         )

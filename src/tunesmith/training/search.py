@@ -40,10 +40,8 @@ def suggest(trial, cfg: RunConfig, task) -> dict:
     """One point of the search space, by task and by LoRA (adapters want larger steps).
     Settings the user gave (flags, config file) stay fixed."""
     lora = cfg.train.lora if cfg.train.lora is not None else task.default_lora
-    low, high = (5e-5, 2e-3) if lora else (1e-5, 3e-4)
-    if task.name == "image-classification":
-        low, high = (1e-4, 3e-3)
-    freeze = ["head", "none"] if task.name == "image-classification" else ["none", "embeddings"]
+    low, high = (5e-5, 2e-3) if lora else task.search_learning_rates
+    freeze = list(task.search_freeze)
     space = {
         "learning_rate": lambda n: trial.suggest_float(n, low, high, log=True),
         "batch_size": lambda n: trial.suggest_categorical(n, [8, 16, 32]),
