@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--prompt", action="append", help="generation: a prompt to answer (repeatable)"
     )
-    source.add_argument("--query", help="image-text: words to search --images for")
+    source.add_argument(
+        "--query", help="search: words to look for in --images (image-text) or --corpus (embedding)"
+    )
     source.add_argument(
         "--input",
         metavar="FILE",
@@ -289,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels", help='zero-shot: the labels to choose from, comma-separated ("cat,dog,car")'
     )
     pictures.add_argument("--images", metavar="FOLDER", help="search: the images to search")
+    pictures.add_argument(
+        "--corpus",
+        metavar="FILE",
+        help="embedding search: passages, one a line (.txt) or a passage column (.csv, ...)",
+    )
     pictures.add_argument("--top-k", type=int, default=10, help="search: results (default: 10)")
     writing = predict.add_argument_group("generation")
     writing.add_argument(

@@ -137,9 +137,20 @@ def _labels(text: str) -> list[str]:
 
 
 def _search(model, args: argparse.Namespace) -> int:
-    """The --images closest to --query, best first."""
+    """The --images (image-text) or --corpus passages (text embeddings) closest to --query,
+    best first."""
     import json
 
+    if model.task.embeds_text:
+        if not args.corpus:
+            raise TunesmithError(
+                "--query needs passages to search",
+                where="--corpus",
+                fix="pass --corpus FILE: a text file, one passage a line, or a CSV",
+            )
+        for hit in model.search(args.query, model.task.read_corpus(args.corpus), args.top_k):
+            print(json.dumps(hit, ensure_ascii=False) if args.json else _hit_line(hit))
+        return 0
     if not args.images or not Path(args.images).is_dir():
         raise TunesmithError(
             "--query needs a folder of images to search",
@@ -157,6 +168,11 @@ def _search(model, args: argparse.Namespace) -> int:
     for hit in model.search(args.query, images, args.top_k):
         print(json.dumps(hit) if args.json else f"{hit['score']:.4f}\t{hit['image']}")
     return 0
+
+
+def _hit_line(hit: dict) -> str:
+    passage = " ".join(hit["passage"].split())
+    return f"{hit['score']:.4f}\t{passage if len(passage) <= 100 else passage[:97] + '...'}"
 
 
 def _generate(model, args: argparse.Namespace) -> int:

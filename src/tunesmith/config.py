@@ -214,7 +214,14 @@ class RunConfig(_Group):
     """Everything one training run needs; saved resolved in the run directory."""
 
     task: (
-        Literal["text-classification", "ner", "image-classification", "generation", "image-text"]
+        Literal[
+            "text-classification",
+            "ner",
+            "image-classification",
+            "generation",
+            "image-text",
+            "embedding",
+        ]
         | None
     ) = Field(None, description="what to learn (detected from the data if unset)")
     model: str | None = Field(

@@ -3,6 +3,7 @@ micro-batched onto one inference thread, bounded inputs, optional API key, a web
 
     POST /v1/predict          {"inputs": ["text", ...]}  or  {"images": ["<base64>", ...]}
     POST /v1/predict/upload   multipart image files (image tasks)
+    POST /v1/embeddings       {"input": "text" | ["text", ...]}, OpenAI's shape (embedding tasks)
     GET  /v1/model            task, labels, test metrics, version
     GET  /health              liveness, batches run
     GET  /                    a page to try the model;  /docs  the OpenAPI docs
@@ -17,7 +18,7 @@ import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
@@ -55,6 +56,16 @@ class PredictResponse(BaseModel):
 Label = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LABEL_CHARS)
 ]
+
+
+class EmbeddingsRequest(BaseModel):
+    """OpenAI's embeddings request; `model` is accepted and ignored (one model is served)."""
+
+    input: str | list[str] = Field(description="a text or a list of texts")
+    model: str | None = Field(None, description="ignored: this server has one model")
+    encoding_format: Literal["float", "base64"] = Field(
+        "float", description="float lists, or base64 of little-endian float32 (OpenAI's client)"
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -206,6 +217,29 @@ def create_app(
             check_unicode(text, f"inputs[{i}]")
         return await answer(body.inputs)
 
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingsRequest) -> dict:
+        """Text embeddings in OpenAI's shape, for models that embed texts (--task embedding)."""
+        if not model.task.embeds_text:
+            raise HTTPException(422, "this model does not embed texts; use /v1/predict")
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        count_ok(len(texts))
+        for i, text in enumerate(texts):
+            if len(text) > limits.max_text_chars:
+                raise HTTPException(413, f"input[{i}] has over {limits.max_text_chars} characters")
+            check_unicode(text, f"input[{i}]")
+        outputs = await batcher.run(texts)
+        tokens = sum(out["tokens"] for out in outputs)
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": encoded(out, body)}
+                for i, out in enumerate(outputs)
+            ],
+            "model": body.model or manifest.get("base_model") or "tunesmith",
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
     @app.post("/v1/predict/upload", response_model=PredictResponse)
     async def predict_upload(files: Annotated[list[UploadFile], File()]) -> PredictResponse:
         if model.task.input_kind != "image":
@@ -230,6 +264,14 @@ class AsciiJSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, separators=(",", ":")).encode()
+
+
+def encoded(answer: dict, body: EmbeddingsRequest) -> list[float] | str:
+    if body.encoding_format == "float":
+        return answer["embedding"]
+    import numpy as np
+
+    return base64.b64encode(np.asarray(answer["embedding"], dtype="<f4").tobytes()).decode()
 
 
 def check_unicode(text: str, where: str) -> None:

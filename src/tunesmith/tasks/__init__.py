@@ -7,6 +7,7 @@ import inspect
 from tunesmith.data.conversations import looks_like_generation
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.embedding import Embedding
 from tunesmith.tasks.causal_lm import CausalLM
 from tunesmith.tasks.image_classification import ImageClassification, looks_like_image_column
 from tunesmith.tasks.image_text import ImageText
@@ -60,3 +61,4 @@ register(TokenClassification())
 register(ImageClassification())
 register(CausalLM())
 register(ImageText())
+register(Embedding())

@@ -57,6 +57,8 @@ class Task(ABC):
     distillable: bool = False  # `tunesmith distill` from a run of this task
     search_learning_rates: tuple[float, float] = (1e-5, 3e-4)  # `tune`: full fine-tuning range
     search_freeze: tuple[str, ...] = ("none", "embeddings")  # `tune`: --train.freeze choices
+    # predict answers {"embedding"}, search() takes texts (predict --corpus), /v1/embeddings
+    embeds_text: bool = False
 
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""

@@ -1,0 +1,178 @@
+"""Text embeddings for search: fine-tune a sentence encoder on (query, passage) pairs with
+in-batch negatives, measure retrieval before and after, embed and search new texts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tunesmith.tasks.base import Task
+from tunesmith.tasks.embedding import data
+
+ST_CONFIG = "config_sentence_transformers.json"  # model.ST_CONFIG, without importing torch
+
+
+class Embedding(Task):
+    name = "embedding"
+    default_model = "minilm-l6"  # all-MiniLM-L6-v2, a sentence-transformers model
+    input_kind = "text"
+    pipeline_tag = "sentence-similarity"
+    metric = "loss"  # validation ranking loss picks the best epoch
+    epoch_metrics = ()
+    group_by_length = False  # batches are random: their other rows are the negatives
+    new_head = False
+    default_epochs = 1  # one pass over pairs is the usual sentence-transformers recipe
+    embeds_text = True
+
+    def texts(self, examples, limit=2000):
+        frame = examples.frame.head(limit // 2)
+        return [*frame["input"], *frame["passage"]]
+
+    def prepare(self, table, source, columns, options=None):
+        return data.prepare_pairs(table, source, columns)
+
+    def split_groups(self, examples):
+        """All rows of a query in one split: a test query must be new to the model."""
+        queries = examples.frame["input"]
+        return queries if queries.duplicated().any() else None
+
+    def check_labels(self, examples, labels):
+        return None
+
+    def label_names(self, examples):
+        return []
+
+    def load_model(self, source, labels, flag_value):
+        from tunesmith.tasks.embedding.model import load_encoder
+
+        return load_encoder(source, flag_value)
+
+    def load_trained(self, run_dir):
+        from tunesmith.tasks.embedding.model import load_run
+
+        return load_run(Path(run_dir))
+
+    def encode(self, examples, processor, labels, cfg, training=False):
+        from tunesmith.tasks.embedding.training import PairDataset
+
+        processor.max_seq_length = cfg.max_length  # saved for sentence-transformers
+        return PairDataset(examples, processor, cfg.max_length)
+
+    def collator(self, processor):
+        from tunesmith.tasks.embedding.training import PairCollator
+
+        return PairCollator(processor.tokenizer)
+
+    def loss_function(self, class_weights):
+        from tunesmith.tasks.embedding.training import ranking_loss
+
+        def loss(outputs, labels, num_items_in_batch=None):
+            return ranking_loss(outputs, labels)
+
+        return loss
+
+    def validation_metrics(self, labels):
+        return None
+
+    def baseline(self, model, processor, examples, cfg):
+        from tunesmith.tasks.embedding import metrics
+
+        return metrics.evaluate(model, processor, examples, cfg.max_length, cfg.eval_batch_size)
+
+    def test(self, model, processor, examples, labels, max_length, batch_size, baseline=None):
+        from tunesmith.tasks.embedding import metrics
+
+        measured = metrics.evaluate(model, processor, examples, max_length, batch_size)
+        if baseline:
+            measured["before"] = baseline
+        return measured, []
+
+    def predict(self, model, processor, inputs, labels, max_length, batch_size=64, **options):
+        """{"embedding": [...], "tokens": n} per text; `kind="passage"` embeds documents (models
+        with prompts, like E5, embed queries and passages differently; default: query)."""
+        from tunesmith.tasks.embedding.model import embed
+
+        kind = options.pop("kind", "query")
+        vectors, tokens = embed(
+            model, processor, [str(x) for x in inputs], kind, max_length, batch_size
+        )
+        return [
+            {"embedding": v, "tokens": n} for v, n in zip(vectors.tolist(), tokens, strict=True)
+        ]
+
+    def search(self, model, processor, query: str, corpus: list[str], top_k: int = 10):
+        """The passages of `corpus` closest to `query`, best first, with cosine similarity."""
+        from tunesmith.tasks.embedding import metrics
+
+        length = processor.max_seq_length
+        return metrics.search(model, processor, query, list(corpus), top_k, length)
+
+    def read_corpus(self, path: str) -> list[str]:
+        return data.read_corpus(path)
+
+    def headline(self, measured):
+        return {name: measured[name] for name in ("recall@1", "MRR@10", "nDCG@10")}
+
+    def mistakes(self, predictions, examples, limit=10):
+        return []
+
+    def report_sections(self, measured, mistakes):
+        from tunesmith.evaluation.report import table
+
+        body = table(["test queries", "before fine-tuning", "after"], rows(measured))
+        body += (
+            f"<p class='muted'>{measured['queries']} held-out queries searched against all "
+            f"{measured['corpus']} distinct passages of the data. Recall@k: the share of a "
+            "query's passages among the k closest; MRR@10: 1 / the rank of the first one; "
+            "nDCG@10: rank-discounted hits.</p>"
+        )
+        return [("Before and after fine-tuning", body)]
+
+    def card_details(self, measured):
+        return "| test queries | before | after |\n|---|---|---|\n" + "\n".join(
+            f"| {a} | {b} | {c} |" for a, b, c in rows(measured)
+        )
+
+    def plain_usage(self, run_dir):
+        prompts = {}
+        saved = Path(run_dir) / ST_CONFIG
+        if saved.is_file():
+            prompts = json.loads(saved.read_text(encoding="utf-8")).get("prompts") or {}
+        query = prompts.get("query", "")
+        return f"""With sentence-transformers:
+```python
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer("path/to/this/folder")
+vectors = model.encode(["{query}how do I reset my password?"], normalize_embeddings=True)
+```
+With transformers alone: mean-pool `last_hidden_state` over the attention mask, then
+L2-normalise:
+```python
+from transformers import AutoModel, AutoTokenizer
+model = AutoModel.from_pretrained("path/to/this/folder")
+tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
+```"""
+
+    def plots(self, measured, history, out_dir: Path):
+        from tunesmith.evaluation import plots
+
+        return {"Learning curves": plots.learning_curves(history, out_dir, ())} if history else {}
+
+    def format_answer(self, answer):
+        vector = answer["embedding"]
+        shown = ", ".join(f"{x:.4f}" for x in vector[:4])
+        return f"[{shown}, ...] ({len(vector)} dimensions)"
+
+    def answer_columns(self, answer):
+        return {"embedding": json.dumps([round(x, 6) for x in answer["embedding"]])}
+
+    def describe(self, measured):
+        lines = [f"  {a:12} before {b:>7}   after {c:>7}" for a, b, c in rows(measured)]
+        lines.append(f"  ({measured['queries']} queries against {measured['corpus']} passages)")
+        return "\n".join(lines)
+
+
+def rows(measured: dict) -> list[list[str]]:
+    from tunesmith.tasks.embedding.metrics import before_after_rows
+
+    return before_after_rows(measured)
