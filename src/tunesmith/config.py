@@ -109,10 +109,12 @@ class TrainConfig(_Group):
     early_stopping: int = Field(
         2, ge=0, description="stop after this many epochs without validation gain (0: never)"
     )
-    metric: Literal["auto", "f1_macro", "f1_weighted", "accuracy", "f1", "loss"] = Field(
-        "auto",
-        description="validation metric that picks the best epoch (auto: macro F1 for "
-        "classification, entity F1 for NER)",
+    metric: Literal["auto", "f1_macro", "f1_weighted", "accuracy", "f1", "f1_micro", "loss"] = (
+        Field(
+            "auto",
+            description="validation metric that picks the best epoch (auto: macro F1 for "
+            "classification, entity F1 for NER)",
+        )
     )
     class_weights: Literal["auto", "balanced", "none"] = Field(
         "auto",
@@ -220,6 +222,7 @@ class RunConfig(_Group):
             "image-classification",
             "generation",
             "image-text",
+            "multi-label",
             "embedding",
         ]
         | None

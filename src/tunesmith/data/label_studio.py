@@ -4,7 +4,9 @@ In: choices become a label (text or image tasks), labelled spans become NER enti
 offsets, so Chinese works). Several annotators on one task: choices go by majority vote (a tie
 goes to the earliest annotation and is counted, `tie` column), the share of annotators who
 agree with the result is kept (`agreement`) for the doctor's per-class report; spans come from
-the latest annotation. Out: rows to review as Label Studio tasks with a pre-annotation.
+the latest annotation. Multi-choice exports (an annotation with several choices) also get a
+`choices` column: every choice of the latest annotation, a list per row (multi-label).
+Out: rows to review as Label Studio tasks with a pre-annotation.
 """
 
 from __future__ import annotations
@@ -69,7 +71,11 @@ def label_studio_frame(records: list[dict], source: str = "Label Studio export")
             row["label"] = ranked[0][0] if ranked else ""
             row["tie"] = len(ranked) > 1 and ranked[0][1] == ranked[1][1]
             row["agreement"] = ranked[0][1] / sum(votes.values()) if ranked else 0.0
+            row["choices"] = next((c for c in reversed(choices) if c), [])
         rows.append(row)
+    if not any(len(row.get("choices", ())) > 1 for row in rows):  # single choice: one label
+        for row in rows:
+            row.pop("choices", None)
     if not rows:
         raise TunesmithError(
             f"none of the {len(records)} Label Studio tasks has an annotation",

@@ -28,7 +28,17 @@ def stratified_split(
     tasks without one label per example. With `groups`, rows that share a group value land in
     the same split (the shares are then met as closely as whole groups allow). Splits the user
     supplies as files are not carved out here (need_val/need_test False).
+
+    A 2-D `labels` (rows x labels of 0/1, from multi-label tasks) is split by iterative
+    stratification, which keeps each label's frequency across the splits (`iterative_split`);
+    with groups, whole groups go at random.
     """
+    if labels is not None and np.ndim(labels) == 2:
+        if groups is None:
+            return iterative_split(
+                np.asarray(labels), val_size, test_size, seed, need_val, need_test
+            )
+        labels, rows = None, len(labels)
     keys = pd.Series(["all"] * rows if labels is None else list(labels), dtype="str")
     parts = int(need_val) + int(need_test)
     counts = keys.value_counts()
@@ -88,3 +98,52 @@ def _hold_out(index, y, groups, size: float, seed: int):
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         rest, held = next(splitter.split(index, y[index], groups[index]))
     return index[rest], index[held]
+
+
+def iterative_split(
+    y: np.ndarray,
+    val_size: float,
+    test_size: float,
+    seed: int,
+    need_val: bool = True,
+    need_test: bool = True,
+) -> dict[str, list[int]]:
+    """Multi-label rows split by iterative stratification (Sechidis et al., 2011): the rarest
+    label's rows are dealt first, each to the split that still wants most of that label (ties: the
+    split that wants most rows, then at random); rows without labels fill the remaining room.
+    Every label ends up with at least one row in train (moved there from val/test if need be)."""
+    rng = np.random.default_rng(seed)
+    y = y.astype(bool)
+    shares = np.array([1.0 - val_size * need_val - test_size * need_test, val_size, test_size])
+    shares *= [1, need_val, need_test]
+    want_rows = shares * len(y)
+    want = np.outer(shares, y.sum(axis=0))  # splits x labels: rows of each label still wanted
+    split = np.full(len(y), -1)
+    while True:
+        left = y[split < 0].sum(axis=0)
+        if not left.any():
+            break
+        rarest = np.flatnonzero(left == left[left > 0].min())
+        label = rng.choice(rarest)
+        for row in rng.permutation(np.flatnonzero((split < 0) & y[:, label])):
+            split[row] = _most_wanted(want[:, label], want_rows, shares, rng)
+            want[split[row]] -= y[row]
+            want_rows[split[row]] -= 1
+    for row in rng.permutation(np.flatnonzero(split < 0)):
+        split[row] = _most_wanted(want_rows, want_rows, shares, rng)
+        want_rows[split[row]] -= 1
+    for label in np.flatnonzero(y.any(axis=0) & ~y[split == 0].any(axis=0)):
+        split[rng.choice(np.flatnonzero(y[:, label]))] = 0
+    return {name: np.flatnonzero(split == i).tolist() for i, name in enumerate(SPLITS)}
+
+
+SPLITS = ("train", "val", "test")
+
+
+def _most_wanted(wanted: np.ndarray, rows: np.ndarray, shares: np.ndarray, rng) -> int:
+    """The split (among those asked for) that wants most, ties broken by rows wanted, then at
+    random."""
+    open_ = np.flatnonzero(shares > 0)
+    best = open_[wanted[open_] == wanted[open_].max()]
+    best = best[rows[best] == rows[best].max()]
+    return int(rng.choice(best))

@@ -11,6 +11,7 @@ from tunesmith.tasks.embedding import Embedding
 from tunesmith.tasks.causal_lm import CausalLM
 from tunesmith.tasks.image_classification import ImageClassification, looks_like_image_column
 from tunesmith.tasks.image_text import ImageText
+from tunesmith.tasks.multi_label import MultiLabel, looks_like_label_lists
 from tunesmith.tasks.text_classification import TextClassification
 from tunesmith.tasks.token_classification import TokenClassification
 
@@ -49,9 +50,12 @@ def detect(table) -> str:
     first = table.iloc[0] if len(table) else {}
     if looks_like_generation(table):
         return "generation"
+    images = any(looks_like_image_column(table[c]) for c in table.columns)
+    if looks_like_label_lists(table) and not images:  # one column of label lists, texts
+        return "multi-label"
     if any(isinstance(first[c], list) for c in table.columns):
         return "ner"
-    if any(looks_like_image_column(table[c]) for c in table.columns):
+    if images:
         return "image-classification"
     return DEFAULT
 
@@ -61,4 +65,5 @@ register(TokenClassification())
 register(ImageClassification())
 register(CausalLM())
 register(ImageText())
+register(MultiLabel())
 register(Embedding())

@@ -35,7 +35,8 @@ TIEBREAK = 1e-4  # below one example's worth of F1 on validation sets under 10,0
 
 
 def with_loss_tiebreak(compute, metric: str):
-    """Add `selection` = the metric minus a tiny multiple of the validation cross-entropy."""
+    """Add `selection` = the metric minus a tiny multiple of the validation cross-entropy
+    (binary cross-entropy for multi-hot targets)."""
     import numpy as np
 
     def wrapped(eval_pred) -> dict[str, float]:
@@ -43,11 +44,16 @@ def with_loss_tiebreak(compute, metric: str):
         if metric != "loss":
             logits = np.asarray(eval_pred.predictions, dtype=np.float64)
             labels = np.asarray(eval_pred.label_ids)
-            keep = labels != -100
-            logits, labels = logits[keep], labels[keep]
-            shifted = logits - logits.max(-1, keepdims=True)
-            log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-            loss = float(-log_probs[np.arange(len(labels)), labels].mean()) if len(labels) else 0
+            if labels.shape == logits.shape:  # multi-hot targets (multi-label): binary CE
+                loss = float(np.mean(np.logaddexp(0, logits) - logits * labels))
+            else:
+                keep = labels != -100
+                logits, labels = logits[keep], labels[keep]
+                shifted = logits - logits.max(-1, keepdims=True)
+                log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+                loss = (
+                    float(-log_probs[np.arange(len(labels)), labels].mean()) if labels.size else 0
+                )
             out["selection"] = out[metric] - TIEBREAK * min(loss, 10.0)
         return out
 
