@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-image demo-generation demo-image-text test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
+.PHONY: install demo demo-ner demo-multi-label demo-image demo-generation demo-image-text test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(STAMP)
 
 demo-ner: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/ner_demo.py
+
+demo-multi-label: $(STAMP)
+	$(RUN_OFFLINE) $(PY) examples/multi_label_demo.py
 
 demo-image: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/image_demo.py
