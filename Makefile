@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-multi-label demo-image demo-generation demo-image-text test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
+.PHONY: install demo demo-ner demo-multi-label demo-image demo-generation demo-image-text demo-embedding test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ demo-image-text: $(STAMP)
 
 demo-generation: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/generation_demo.py
+
+demo-embedding: $(STAMP)
+	$(RUN_OFFLINE) $(PY) examples/embedding_demo.py
 
 test: $(STAMP)
 	$(RUN_OFFLINE) $(PY) -m pytest -q

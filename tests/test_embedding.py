@@ -171,8 +171,14 @@ def test_train_load_predict_search_evaluate(run, tmp_path):
     pd.DataFrame({"id": range(20), "passage": corpus}).to_csv(table, index=False)
     assert main([*args, str(table), "--top-k", "3", "--json"]) == 0
     assert main(["predict", str(model.path), "--text", "alice paris goal"]) == 0
+    out = tmp_path / "embedded.csv"
+    assert main(["predict", str(model.path), "--input", str(data), "--output", str(out)]) == 0
+    embedded = pd.read_csv(out)
+    assert len(json.loads(embedded["embedding"][0])) == 64 and len(embedded) == len(make_pairs())
     metrics_file = tmp_path / "metrics.json"
-    assert main(["evaluate", str(model.path), "--data", str(data), "--output", str(metrics_file)]) == 0
+    assert (
+        main(["evaluate", str(model.path), "--data", str(data), "--output", str(metrics_file)]) == 0
+    )
     evaluated = json.loads(metrics_file.read_text())
     assert evaluated["queries"] == len({r["question"] for r in make_pairs()})
     assert tunesmith.evaluate(model.path, data)["recall@10"] == evaluated["recall@10"]
