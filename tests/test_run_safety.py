@@ -270,3 +270,13 @@ def test_inspect_never_overwrites_a_file_with_its_review_export(toy_csv, capsys)
     code = main(["inspect", str(toy_csv), "--export-label-studio", str(toy_csv)])
     assert code == 2 and "would be overwritten" in capsys.readouterr().err
     assert toy_csv.read_bytes() == before
+
+
+def test_settings_of_another_task_are_errors_all_at_once(tiny_model_dir, tmp_path, toy_csv, capsys):
+    out = tmp_path / "run"
+    extra = ["--train.augment", "trivial", "--packing", "--train.metric", "f1"]
+    assert main(["train", str(toy_csv), *flags(tiny_model_dir, out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert "--train.augment: only image-classification, image-text use it" in err
+    assert "--train.packing: only generation use" in err and "--train.metric f1" in err
+    assert not out.exists() and not (tmp_path / "run.unfinished").exists()

@@ -57,6 +57,9 @@ class Task(ABC):
     distillable: bool = False  # `tunesmith distill` from a run of this task
     search_learning_rates: tuple[float, float] = (1e-5, 3e-4)  # `tune`: full fine-tuning range
     search_freeze: tuple[str, ...] = ("none", "embeddings")  # `tune`: --train.freeze choices
+    # The task-specific settings this task reads ("train.augment"); set for a task that does not
+    # read it, such a setting is an error naming the flag (training/settings.py).
+    settings: tuple[str, ...] = ()
     # predict answers {"embedding"}, search() takes texts (predict --corpus), /v1/embeddings
     embeds_text: bool = False
 

@@ -35,6 +35,7 @@ class CausalLM(Task):
     peft_task_type = "CAUSAL_LM"
     keeps_adapters = True  # adapters are a few MB; the base model is hundreds
     takes_prompts = True
+    settings = ("train.packing",)
 
     def probe_labels(self, batch, length):
         return None  # the model's loss predicts the inputs themselves

@@ -72,6 +72,12 @@ class ImageClassification(TextClassification):
     distillable = False
     search_learning_rates = (1e-4, 3e-3)
     search_freeze = ("head", "none")
+    settings = (
+        "data.image_column",
+        "train.class_weights",
+        "train.augment",
+        "train.backbone_lr_scale",
+    )
 
     def texts(self, examples, limit=2000):
         return []

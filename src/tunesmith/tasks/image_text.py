@@ -60,6 +60,7 @@ class ImageText(Task):
     group_by_length = False
     default_epochs = 5
     new_head = False
+    settings = ("data.image_column", "data.caption_template", "train.augment")
 
     def texts(self, examples, limit=2000):
         return []  # captions go through the text tower's tokenizer; no vocabulary check yet

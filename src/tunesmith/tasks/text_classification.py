@@ -35,6 +35,13 @@ class TextClassification(Task):
     onnx_logits = "per_input"
     collects_feedback = True
     distillable = True
+    settings = (
+        "train.class_weights",
+        "train.extend_vocab",
+        "train.teacher",
+        "train.distill_temperature",
+        "train.distill_alpha",
+    )
 
     def stratify_key(self, examples):
         return examples.frame["label"]

@@ -130,6 +130,7 @@ class TokenClassification(Task):
     peft_task_type = "TOKEN_CLS"
     label_noun = "entity types"
     onnx_logits = "per_token"
+    settings = ("train.class_weights", "train.extend_vocab", "train.subword_labels")
     # Measured on tweet NER (MiniLM-L6, 1,914 sentences): 3 epochs at 5e-5 reached test entity
     # F1 0.33; 5 epochs at 1e-4 reached 0.52. A fresh per-token head needs more and larger steps.
     default_epochs = 5

@@ -239,7 +239,7 @@ def run_training(
     # Everything that can fail on bad input happens before the run directory is touched.
     data = prepare_data(cfg)
     task = data.task
-    check_task_settings(task, cfg.train)
+    check_task_settings(task, cfg)
     if resume:
         _check_same_data(work, data.fingerprints)
     prepared = prepare_model(data, cfg)

@@ -74,6 +74,7 @@ def tune(cfg: RunConfig, trials: int, timeout: float | None, overwrite: bool = F
 
     from tunesmith.run_dir import RunDir
     from tunesmith.training.pipeline import default_out, prepare_data, run_training
+    from tunesmith.training.settings import check_settings, check_task_settings
 
     if not cfg.data.path:
         raise TunesmithError(
@@ -81,10 +82,12 @@ def tune(cfg: RunConfig, trials: int, timeout: float | None, overwrite: bool = F
         )
     cfg.out = cfg.out or default_out(cfg.data.path)
     RunDir(cfg.out).check(resume=False, overwrite=overwrite)  # the final run will fit there
+    check_settings(cfg.train)
     folder = Path(f"{str(cfg.out).rstrip('/')}.tune")
     folder.mkdir(parents=True, exist_ok=True)
     data = prepare_data(cfg)  # once: every trial trains on the same split
     task = data.task
+    check_task_settings(task, cfg)  # now, not after the last trial
     metric = cfg.train.metric if cfg.train.metric != "auto" else task.metric
     direction = "minimize" if metric == "loss" else "maximize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)

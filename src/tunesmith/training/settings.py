@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tunesmith.config import TrainConfig
+from tunesmith.config import RunConfig, TrainConfig
 from tunesmith.errors import TunesmithError
 
 
@@ -61,12 +61,29 @@ def _check_deepspeed_file(path: str) -> None:
         )
 
 
-def check_task_settings(task, cfg: TrainConfig) -> None:
-    """--train.metric must be one the task measures on the validation split each epoch."""
-    if cfg.metric in ("auto", "loss") or cfg.metric in task.selection_metrics:
-        return
-    raise TunesmithError(
-        f"{task.name} does not measure {cfg.metric!r} on the validation split",
-        where=f"--train.metric {cfg.metric}",
-        fix="use one of: " + ", ".join([*task.selection_metrics, "loss"]),
-    )
+def check_task_settings(task, cfg: RunConfig) -> None:
+    """Settings the task does not read, and a --train.metric it does not measure, are errors
+    (all of them at once), not silently ignored."""
+    from tunesmith import tasks
+
+    problems = []
+    metric = cfg.train.metric
+    if metric not in ("auto", "loss") and metric not in task.selection_metrics:
+        choices = ", ".join([*task.selection_metrics, "loss"])
+        problems.append(
+            f"--train.metric {metric}: {task.name} does not measure {metric!r} on the "
+            f"validation split (use one of: {choices})"
+        )
+    specific = {name for other in tasks.names() for name in tasks.get(other).settings}
+    for name in sorted(specific - set(task.settings)):
+        group, field = name.split(".")
+        section = getattr(cfg, group)
+        if getattr(section, field) != type(section).model_fields[field].default:
+            readers = [other for other in tasks.names() if name in tasks.get(other).settings]
+            problems.append(f"--{name}: only {', '.join(readers)} use it, not {task.name}")
+    if problems:
+        raise TunesmithError(
+            "settings that do not apply: " + "; ".join(problems),
+            where=f"--task {task.name}",
+            fix="remove those settings, or choose the task they belong to with --task",
+        )

@@ -23,6 +23,7 @@ class Embedding(Task):
     new_head = False
     default_epochs = 1  # one pass over pairs is the usual sentence-transformers recipe
     embeds_text = True
+    settings = ("train.extend_vocab",)
 
     def texts(self, examples, limit=2000):
         frame = examples.frame.head(limit // 2)

@@ -29,6 +29,7 @@ class MultiLabel(report.Reporting, Task):
     selection_metrics = ("f1_micro", "f1_macro")
     epoch_metrics = ("f1_micro", "f1_macro")
     peft_task_type = "SEQ_CLS"
+    settings = ("train.extend_vocab",)
 
     def __init__(self) -> None:
         # The validation split of the run being trained, kept by encode() for test(), which
