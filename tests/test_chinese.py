@@ -118,7 +118,7 @@ def test_extend_vocab_adds_unknown_characters_and_saves_a_plain_transformers_run
 
 
 def test_tag_goes_on_the_character_not_on_a_bare_word_start_piece():
-    from tunesmith.tasks.token_classification import first_pieces
+    from tunesmith.tasks.ner import first_pieces
 
     # XLM-R: <s> ▁ 赵 ▁ 敏 </s>  (word ids None 0 0 1 1 None); 6 is the id of "▁"
     assert first_pieces([None, 0, 0, 1, 1, None], [0, 6, 40, 6, 41, 2], space=6) == {0: 2, 1: 4}

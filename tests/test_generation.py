@@ -13,7 +13,7 @@ import tunesmith
 from tunesmith.cli import main
 from tunesmith.data.conversations import detect_shape, to_examples
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks import causal_lm_encoding as lm
+from tunesmith.tasks.generation import encoding as lm
 
 
 def settings(model_dir: Path, out: Path, **train) -> dict:

@@ -10,7 +10,7 @@ from conftest import COLOURS, write_images
 
 import tunesmith
 from tunesmith.cli import main
-from tunesmith.tasks.image_text_metrics import recall
+from tunesmith.tasks.image_text.metrics import recall
 
 
 def test_recall_at_k_counts_any_relevant_item():

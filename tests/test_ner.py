@@ -11,7 +11,7 @@ from tunesmith.data.conll import to_bio
 from tunesmith.data.readers import read_table
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks import get
-from tunesmith.tasks.token_classification import spans_to_words
+from tunesmith.tasks.ner import spans_to_words
 
 NER = get("ner")
 

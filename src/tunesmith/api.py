@@ -168,7 +168,7 @@ class Model:
     def embed(self, *, images: list[str] | None = None, texts: list[str] | None = None):
         """Image-text: unit-length embeddings (a tensor, one row per input) of images or texts
         in the shared space, for your own index or similarity search."""
-        from tunesmith.tasks import image_text_metrics as measure
+        from tunesmith.tasks.image_text import metrics as measure
 
         self._needs("search", "embed images and texts", "train an image-text run")
         if images is not None:

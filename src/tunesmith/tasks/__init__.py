@@ -8,12 +8,12 @@ from tunesmith.data.conversations import looks_like_generation
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.embedding import Embedding
-from tunesmith.tasks.causal_lm import CausalLM
+from tunesmith.tasks.generation import CausalLM
 from tunesmith.tasks.image_classification import ImageClassification, looks_like_image_column
 from tunesmith.tasks.image_text import ImageText
 from tunesmith.tasks.multi_label import MultiLabel, looks_like_label_lists
+from tunesmith.tasks.ner import TokenClassification
 from tunesmith.tasks.text_classification import TextClassification
-from tunesmith.tasks.token_classification import TokenClassification
 
 __all__ = ["DEFAULT", "Examples", "Task", "get", "names", "register"]
 

@@ -14,7 +14,7 @@ from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.multi_label import metrics as measure
 from tunesmith.tasks.multi_label import report
 from tunesmith.tasks.multi_label.data import prepare_examples
-from tunesmith.tasks.text_classification import sort_labels
+from tunesmith.tasks.single_label import sort_labels
 
 THRESHOLDS = "thresholds.json"  # in the run directory: {label: threshold}
 

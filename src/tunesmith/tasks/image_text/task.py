@@ -17,9 +17,9 @@ import pandas as pd
 from tunesmith.data.columns import LABEL_NAMES, TEXT_NAMES, by_name, check_column
 from tunesmith.data.images import scan_images
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks import image_text_metrics as measure
 from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.image_classification import describe_image, image_column, image_paths
+from tunesmith.tasks.image_text import metrics as measure
 
 CAPTION_NAMES = ("caption", "captions", "description", "alt", "alt_text", *TEXT_NAMES, "描述")
 

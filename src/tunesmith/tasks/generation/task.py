@@ -16,8 +16,8 @@ import pandas as pd
 from tunesmith.data.conversations import detect_shape, flatten, prompt_and_reference, to_examples
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks import causal_lm_encoding as lm
 from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.generation import encoding as lm
 
 SAMPLES = 5  # held-out prompts whose answers the report shows, before and after
 SAMPLE_TOKENS = 64

@@ -18,7 +18,7 @@ from tunesmith.data.images import IMAGE_SUFFIXES, scan_images
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples
-from tunesmith.tasks.text_classification import TextClassification
+from tunesmith.tasks.single_label import SingleLabelTask
 
 IMAGE_NAMES = ("image", "images", "img", "path", "filepath", "file_path", "file", "filename")
 IMAGE_NAMES += ("图片", "图像", "路径")
@@ -58,7 +58,7 @@ def describe_image(table: pd.DataFrame, column: str, source: str) -> Callable[[i
     )
 
 
-class ImageClassification(TextClassification):
+class ImageClassification(SingleLabelTask):
     name = "image-classification"
     default_model = "mobilenet-v2"
     input_kind = "image"
@@ -68,8 +68,6 @@ class ImageClassification(TextClassification):
     default_epochs = 5
     peft_task_type = None  # LoRA on CNNs is not wired; --train.freeze head is the small option
     onnx_logits = "per_input"
-    collects_feedback = False  # corrections hold texts today
-    distillable = False
     search_learning_rates = (1e-4, 3e-3)
     search_freeze = ("head", "none")
     settings = (

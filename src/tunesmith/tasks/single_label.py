@@ -1,0 +1,126 @@
+"""What the single-label classification tasks (text and image) share: labels, the loss with
+class weights, metrics, answers, the report. A task that predicts one label per input
+inherits this and adds how it reads, encodes and predicts its inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunesmith.errors import TunesmithError
+from tunesmith.tasks.base import Task
+
+
+def sort_labels(values) -> list[str]:
+    """Numbers in numeric order ("2" before "10"), anything else alphabetically."""
+    values = sorted(set(values))
+    if all(v.lstrip("-").isdigit() for v in values):
+        return sorted(values, key=int)
+    return values
+
+
+class SingleLabelTask(Task):
+    metric = "f1_macro"
+    selection_metrics = ("f1_macro", "f1_weighted", "accuracy")
+    epoch_metrics = ("accuracy", "f1_macro")
+    onnx_logits = "per_input"
+
+    def stratify_key(self, examples):
+        return examples.frame["label"]
+
+    def check_labels(self, examples, labels):
+        unknown = sorted(set(examples.frame["label"]) - set(labels))
+        if unknown:
+            raise TunesmithError(
+                f"labels the model does not know: {unknown[:5]} (it knows {labels})",
+                where=f"{examples.source}, column {examples.columns['label']!r}",
+                fix="fix or remove those rows, or train with them",
+            )
+
+    def headline(self, metrics):
+        return {
+            "test accuracy": metrics["accuracy"],
+            "macro F1": metrics["f1_macro"],
+            "weighted F1": metrics["f1_weighted"],
+            "macro precision": metrics["precision_macro"],
+            "macro recall": metrics["recall_macro"],
+        }
+
+    def mistakes(self, predictions, examples, limit=10):
+        scored = examples.frame.assign(
+            predicted=[p["label"] for p in predictions], score=[p["score"] for p in predictions]
+        )
+        wrong = scored[scored["predicted"] != scored["label"]]
+        return wrong.sort_values("score", ascending=False).head(limit).to_dict("records")
+
+    def label_names(self, examples):
+        labels = sort_labels(examples.frame["label"])
+        if not labels:
+            raise TunesmithError(
+                "no rows left after cleaning (see the notes above for what was dropped)",
+                where=examples.source,
+                fix="check the data, or switch off the step that dropped them "
+                "(e.g. --no-drop-conflicts)",
+            )
+        if len(labels) < 2:
+            raise TunesmithError(
+                f"only one class ({labels[0]!r}) in column {examples.columns['label']!r}; a "
+                "classifier needs at least two",
+                where=examples.source,
+                fix="add examples of other classes, or check --data.label_column",
+            )
+        return labels
+
+    def loss_function(self, class_weights):
+        if class_weights is None:
+            return None
+        import torch.nn.functional as F
+
+        def weighted_cross_entropy(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"].float()
+            return F.cross_entropy(logits, labels, weight=class_weights.to(logits.device))
+
+        return weighted_cross_entropy
+
+    def validation_metrics(self, labels):
+        from tunesmith.evaluation.classification import summary_metrics
+
+        def compute(eval_pred) -> dict[str, float]:
+            predicted = eval_pred.predictions.argmax(-1)
+            return summary_metrics(eval_pred.label_ids, predicted, labels)
+
+        return compute
+
+    @staticmethod
+    def _answer(row: list[float], labels: list[str]) -> dict:
+        best = max(range(len(row)), key=row.__getitem__)
+        return {
+            "label": labels[best],
+            "score": row[best],
+            "scores": dict(zip(labels, row, strict=True)),
+        }
+
+    def score(self, predictions, examples, labels):
+        from tunesmith.evaluation.classification import full_metrics
+
+        return full_metrics(
+            list(examples.frame["label"]), [p["label"] for p in predictions], labels
+        )
+
+    def plots(self, metrics, history, out_dir: Path):
+        from tunesmith.evaluation import plots
+
+        out = {"Confusion matrix (test)": plots.confusion_matrix(metrics, out_dir)}
+        if history:
+            out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
+        return out
+
+    def format_answer(self, answer):
+        return f"{answer['label']}\t{answer['score']:.3f}"
+
+    def answer_columns(self, answer):
+        return {"predicted_label": answer["label"], "score": round(answer["score"], 6)}
+
+    def describe(self, metrics):
+        from tunesmith.evaluation.classification import format_metrics
+
+        return format_metrics(metrics)
