@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  tunesmith models\n  tunesmith models --task text-classification "
         "--data reviews.csv --budget 30m",
     )
-    models.add_argument("--task", help="text-classification, ner, image-classification, generation")
+    models.add_argument("--task", help="the task to advise on (see `tunesmith train --help`)")
     models.add_argument("--data", metavar="DATA", help="your training data, for its size")
     models.add_argument("--budget", help="time you can spend training: 90s, 30m, 2h")
     models.add_argument("--batch-size", type=int, default=16, help="batch for the probe (16)")

@@ -109,12 +109,11 @@ class TrainConfig(_Group):
     early_stopping: int = Field(
         2, ge=0, description="stop after this many epochs without validation gain (0: never)"
     )
-    metric: Literal["auto", "f1_macro", "f1_weighted", "accuracy", "f1", "f1_micro", "loss"] = (
-        Field(
-            "auto",
-            description="validation metric that picks the best epoch (auto: macro F1 for "
-            "classification, entity F1 for NER)",
-        )
+    metric: str = Field(
+        "auto",
+        description="validation metric that picks the best epoch: auto (the task's own: macro "
+        "F1 for classification, entity F1 for NER, micro F1 for multi-label), loss, or one the "
+        "task measures (accuracy, f1_weighted, ...)",
     )
     class_weights: Literal["auto", "balanced", "none"] = Field(
         "auto",
@@ -215,18 +214,12 @@ class TrainConfig(_Group):
 class RunConfig(_Group):
     """Everything one training run needs; saved resolved in the run directory."""
 
-    task: (
-        Literal[
-            "text-classification",
-            "ner",
-            "image-classification",
-            "generation",
-            "image-text",
-            "multi-label",
-            "embedding",
-        ]
-        | None
-    ) = Field(None, description="what to learn (detected from the data if unset)")
+    task: str | None = Field(
+        None,
+        description="what to learn (detected from the data if unset): one of the registered "
+        "tasks, e.g. text-classification, ner, multi-label, image-classification, image-text, "
+        "generation, embedding",
+    )
     model: str | None = Field(
         None,
         description="catalog name, Hugging Face model id, or local model folder (unset: "
@@ -236,6 +229,15 @@ class RunConfig(_Group):
     out: str | None = Field(None, description="run directory to create (default runs/<data name>)")
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("task")
+    @classmethod
+    def _check_task(cls, value: str | None) -> str | None:
+        from tunesmith import tasks  # the registry is the only list of tasks
+
+        if value is not None and value not in tasks.names():
+            raise ValueError(f"unknown task; use one of: {', '.join(tasks.names())}")
+        return value
 
     @model_validator(mode="after")
     def _check_sizes(self) -> RunConfig:
