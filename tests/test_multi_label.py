@@ -290,3 +290,16 @@ def test_served_request(run):
         for served, answer in zip(outputs, answers, strict=True):
             assert served["scores"] == pytest.approx(answer["scores"], abs=1e-5)
         assert client.get("/v1/model").json()["task"] == "multi-label"
+
+
+def test_onnx_export_keeps_the_label_sets(run, capsys):
+    from tunesmith.export.onnx import export_onnx
+
+    parity = export_onnx(run, int8=False)["backends"]
+    assert parity["onnx fp32"]["max_probability_difference"] < 1e-4
+    pytorch = {k: v for k, v in parity["pytorch"].items() if k != "max_probability_difference"}
+    assert {k: parity["onnx fp32"][k] for k in pytorch} == pytorch
+    onnx = tunesmith.load(run, backend="onnx")
+    assert [a["labels"] for a in onnx.predict(TEXTS)] == [
+        a["labels"] for a in tunesmith.load(run).predict(TEXTS)
+    ]

@@ -30,6 +30,7 @@ class MultiLabel(report.Reporting, Task):
     epoch_metrics = ("f1_micro", "f1_macro")
     peft_task_type = "SEQ_CLS"
     settings = ("train.extend_vocab",)
+    onnx_logits = "per_input"  # the same logits; predict() applies sigmoid and the thresholds
 
     def __init__(self) -> None:
         # The validation split of the run being trained, kept by encode() for test(), which
@@ -117,7 +118,7 @@ class MultiLabel(report.Reporting, Task):
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), model.config.num_labels))
+        out = None  # sized by the first batch's logits: the model may be an ONNX session
         model.eval()
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
@@ -129,8 +130,11 @@ class MultiLabel(report.Reporting, Task):
                     padding=True,
                     return_tensors="pt",
                 ).to(model.device)
-                out[batch] = model(**enc).logits.float().sigmoid().cpu().numpy()
-        return out
+                probs = model(**enc).logits.float().sigmoid().cpu().numpy()
+                if out is None:
+                    out = np.zeros((len(texts), probs.shape[-1]))
+                out[batch] = probs
+        return out if out is not None else np.zeros((0, 0))
 
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64):
         texts = [str(t) for t in inputs]  # cleaned by the caller (api.Model.predict)
