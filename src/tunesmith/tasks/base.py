@@ -63,6 +63,24 @@ class Task(ABC):
     # predict answers {"embedding"}, search() takes texts (predict --corpus), /v1/embeddings
     embeds_text: bool = False
 
+    @property
+    def exports_onnx(self) -> bool:
+        """`tunesmith export --format onnx` takes this task's runs (a task with its own
+        onnx_graphs() sets it True)."""
+        return bool(self.onnx_logits)
+
+    def onnx_graphs(self, model: Any, processor: Any) -> dict:
+        """What ONNX export writes: {file stem: tunesmith.export.onnx.Graph}. Default: the
+        classifier's logits as model.onnx (see onnx_logits)."""
+        from tunesmith.export.onnx import logits_graph
+
+        return {"model": logits_graph(self, model, processor)}
+
+    def onnx_model(self, sessions: dict) -> Any:
+        """What predict() gets for the ONNX backend, from {file stem: OnnxModule}: something that
+        looks like the PyTorch model to this task's own code."""
+        return sessions["model"]
+
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""
         return [x if isinstance(x, str) else " ".join(x) for x in examples.frame["input"][:limit]]
@@ -73,6 +91,20 @@ class Task(ABC):
 
         spec = resolve_freeze(spec, train_rows)
         return spec, apply_freezing(model, spec)
+
+    def lora_settings(self, model: Any) -> dict[str, Any]:
+        """peft LoraConfig settings for LoRA on this loaded `model` besides rank and targets:
+        {"task_type": ...}, or {"modules_to_save": [...]} for a head peft has no TaskType for.
+        Raises where LoRA is not offered (the model decides where one task has several kinds)."""
+        if self.peft_task_type is None:
+            from tunesmith.errors import TunesmithError
+
+            raise TunesmithError(
+                f"LoRA is not available for {self.name} models yet",
+                where="--train.lora",
+                fix="train without --lora (use --train.freeze to train fewer weights)",
+            )
+        return {"task_type": self.peft_task_type}
 
     def default_learning_rate(self, model: Any, counts: dict[str, int]) -> float:
         """Sized by the transformer body: an embedding table (96M of multilingual-e5-small's

@@ -3,7 +3,9 @@
 Generation runs hold the adapters (adapter_config.json, adapter_model.safetensors), and
 `--train.merge` also writes RUN/merged, the adapters folded into the base model, which plain
 transformers loads without peft. Classification and NER runs hold the merged model (so
-pipeline(), ONNX export and retraining work as without LoRA) and the adapters in RUN/adapter.
+pipeline(), ONNX export and retraining work as without LoRA) and the adapters in RUN/adapter;
+so do image classification runs on Hugging Face models (ViT, ConvNeXt...), whose new head peft
+has no TaskType for: it trains whole through `modules_to_save` (Task.lora_settings).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from tunesmith.errors import TunesmithError
 LORA_LEARNING_RATE = 2e-4  # the usual LoRA default: adapters start at zero and need larger steps
 
 
-def apply_lora(model: Any, cfg: TrainConfig, task_type: str):
+def apply_lora(model: Any, cfg: TrainConfig, settings: dict[str, Any]):
     """`model` wrapped with LoRA adapters on `cfg.lora_targets`; only adapters (and a new task
-    head, which peft keeps fully trainable) learn."""
+    head, which peft keeps fully trainable) learn. `settings` (Task.lora_settings) holds peft's
+    `task_type`, or `modules_to_save` naming a head for peft's plain PeftModel."""
     import torch
     from peft import LoraConfig, get_peft_model
 
+    task_type = settings.get("task_type")
+    keep_whole = list(settings.get("modules_to_save") or [])
     targets = cfg.lora_targets.strip()
     linear = sorted(
         {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
@@ -31,7 +36,7 @@ def apply_lora(model: Any, cfg: TrainConfig, task_type: str):
     if targets == "all-linear":
         # peft's own "all-linear" leaves out a language model's output layer but not a new
         # classifier head, which must train whole (peft's modules_to_save), not get adapters
-        heads = {"classifier", "score", "lm_head"}
+        heads = {"classifier", "score", "lm_head", *keep_whole}
         target_modules = (
             "all-linear" if task_type == "CAUSAL_LM" else [n for n in linear if n not in heads]
         )
@@ -41,6 +46,7 @@ def apply_lora(model: Any, cfg: TrainConfig, task_type: str):
         lora_dropout=cfg.lora_dropout,
         target_modules=target_modules,
         task_type=task_type,
+        modules_to_save=keep_whole or None,
     )
     try:
         return get_peft_model(model, config)

@@ -181,15 +181,10 @@ def _what_trains(model, data: PreparedData, cfg: RunConfig):
         if cfg.train.merge:
             info("--train.merge has no effect without LoRA: the run holds the whole model.")
         return model, counts, f"frozen: {cfg.train.freeze}"
-    if task.peft_task_type is None:
-        raise TunesmithError(
-            f"LoRA is not available for {task.name} models yet",
-            where="--train.lora",
-            fix="train without --lora (use --train.freeze to train fewer weights)",
-        )
+    settings = task.lora_settings(model)  # raises where LoRA is not offered for this model
     from tunesmith.training.lora import apply_lora, parameter_counts
 
-    model = apply_lora(model, cfg.train, task.peft_task_type)
+    model = apply_lora(model, cfg.train, settings)
     return (
         model,
         parameter_counts(model),

@@ -66,7 +66,7 @@ class ImageClassification(SingleLabelTask):
     cleans_inputs = False
     group_by_length = False
     default_epochs = 5
-    peft_task_type = None  # LoRA on CNNs is not wired; --train.freeze head is the small option
+    peft_task_type = None  # peft has no image TaskType: lora_settings decides per model
     onnx_logits = "per_input"
     search_learning_rates = (1e-4, 3e-3)
     search_freeze = ("head", "none")
@@ -173,6 +173,37 @@ class ImageClassification(SingleLabelTask):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return spec, {"total": total, "trainable": trainable}
 
+    def lora_settings(self, model):
+        """LoRA on Hugging Face image models (ViT, ConvNeXt...): adapters on the linear layers,
+        the new head (the top-level module holding the last Linear, e.g. `classifier`) trained
+        whole through peft's modules_to_save, as peft has no image-classification TaskType.
+        Torchvision CNNs and models with no linear layer besides the head are refused."""
+        import torch.nn as nn
+
+        from tunesmith.models.vision import VisionClassifier
+
+        fix = (
+            "train without --lora: --train.freeze head trains only the new classifier, or use a "
+            "Hugging Face ViT/ConvNeXt model (e.g. --model google/vit-base-patch16-224) with --lora"
+        )
+        if isinstance(model, VisionClassifier):
+            raise TunesmithError(
+                f"--lora is not available for torchvision CNNs such as "
+                f"{type(model.net).__name__}: tunesmith has no LoRA wiring for them",
+                where="--train.lora",
+                fix=fix,
+            )
+        linear = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+        head = linear[-1].split(".")[0] if linear else ""
+        if not any(name.split(".")[0] != head for name in linear):
+            raise TunesmithError(
+                f"--lora is not available for {type(model).__name__}: it has no linear layers "
+                "besides its classifier to put adapters on",
+                where="--train.lora",
+                fix=fix,
+            )
+        return {"modules_to_save": [head]}
+
     def default_learning_rate(self, model, counts):
         # Measured on the textile images (MobileNetV2): see the README's image section.
         return 1e-3 if counts["trainable"] < counts["total"] / 2 else 3e-4
@@ -184,7 +215,9 @@ class ImageClassification(SingleLabelTask):
             return None
         from tunesmith.models.vision import head_parameters
 
-        head = head_parameters(model)
+        # under LoRA the head is peft's trainable copy of it (modules_to_save)
+        saved = {id(p) for n, p in model.named_parameters() if "modules_to_save" in n}
+        head = saved or head_parameters(model)
         groups: dict[tuple[bool, bool], list] = {}
         for p in model.parameters():
             if p.requires_grad:
