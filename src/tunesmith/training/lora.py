@@ -19,13 +19,16 @@ from tunesmith.errors import TunesmithError
 LORA_LEARNING_RATE = 2e-4  # the usual LoRA default: adapters start at zero and need larger steps
 
 
-def apply_lora(model: Any, cfg: TrainConfig, settings: dict[str, Any]):
+def apply_lora(model: Any, cfg: TrainConfig, settings: dict[str, Any] | str):
     """`model` wrapped with LoRA adapters on `cfg.lora_targets`; only adapters (and a new task
     head, which peft keeps fully trainable) learn. `settings` (Task.lora_settings) holds peft's
-    `task_type`, or `modules_to_save` naming a head for peft's plain PeftModel."""
+    `task_type`, or `modules_to_save` naming a head for peft's plain PeftModel; a plain string
+    is a task_type."""
     import torch
     from peft import LoraConfig, get_peft_model
 
+    if isinstance(settings, str):
+        settings = {"task_type": settings}
     task_type = settings.get("task_type")
     keep_whole = list(settings.get("modules_to_save") or [])
     targets = cfg.lora_targets.strip()
