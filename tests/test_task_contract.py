@@ -1,0 +1,131 @@
+"""One contract test over every registered task: tiny random model, the whole path (prepare,
+train, save, load, predict, evaluate, one served request, ONNX export where the task offers
+it). Registering a task without a case here fails `test_every_registered_task_has_a_case`,
+so a new task gets tested by the same path as the others."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import (
+    PEOPLE,
+    PLACES,
+    TOPICS,
+    make_chats,
+    make_ner_sentences,
+    make_rows,
+    write_conll,
+    write_images,
+)
+
+import tunesmith
+from tunesmith import tasks
+
+
+def text_rows(folder: Path) -> Path:
+    path = folder / "rows.csv"
+    pd.DataFrame(make_rows(20)).to_csv(path, index=False)
+    return path
+
+
+def ner_sentences(folder: Path) -> Path:
+    return write_conll(folder / "ner.conll", make_ner_sentences(60))
+
+
+def label_sets(folder: Path) -> Path:
+    rng = random.Random(0)
+    rows = []
+    for _ in range(90):
+        chosen = sorted(rng.sample(list(TOPICS), rng.choice([0, 1, 2])))
+        words = [rng.choice(TOPICS[t].split()) for t in chosen for _ in range(3)] + ["the"]
+        rows.append({"text": " ".join(words), "labels": ";".join(chosen)})
+    path = folder / "sets.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def photos(folder: Path) -> Path:
+    return write_images(folder / "photos", per_class=10, size=32)
+
+
+def chats(folder: Path) -> Path:
+    path = folder / "chats.jsonl"
+    path.write_text("\n".join(json.dumps(c) for c in make_chats(45)), encoding="utf-8")
+    return path
+
+
+def pairs(folder: Path) -> Path:
+    rows = [
+        {"question": f"{person} in {place}", "answer": f"{place} news: {person} was seen there"}
+        for person in PEOPLE
+        for place in PLACES
+    ]
+    path = folder / "pairs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+# task -> (data builder, model fixture, one input as the service takes it: text or image file)
+CASES = {
+    "text-classification": (text_rows, "tiny_model_dir", "goal match team"),
+    "ner": (ner_sentences, "tiny_model_dir", "alice visited paris"),
+    "multi-label": (label_sets, "tiny_model_dir", "goal market software"),
+    "image-classification": (photos, "tiny_vit_dir", "photos/red/0.png"),
+    "image-text": (photos, "tiny_clip_dir", "photos/blue/0.png"),
+    "generation": (chats, "tiny_llama_dir", "Topic of: goal match team"),
+    "embedding": (pairs, "tiny_model_dir", "bob in rome"),
+}
+
+
+def test_every_registered_task_has_a_case():
+    assert sorted(CASES) == sorted(tasks.names())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_whole_path_for_every_task(name, tmp_path, request):
+    from fastapi.testclient import TestClient
+
+    from tunesmith.serving.app import create_app
+
+    build, fixture, sample = CASES[name]
+    task = tasks.get(name)
+    data = build(tmp_path)
+    model_dir = request.getfixturevalue(fixture)
+    train = {"epochs": 1, "precision": "fp32", "max_length": 32, "batch_size": 16}
+    trained = tunesmith.train(
+        data, task=name, model=str(model_dir), out=str(tmp_path / "run"), train=train
+    )
+    manifest = json.loads((trained.path / "tunesmith.json").read_text())
+    assert manifest["task"] == name and "model.safetensors" in " ".join(manifest["files"])
+    assert not (tmp_path / "run.unfinished").exists()
+
+    model = tunesmith.load(trained.path)
+    given = str(tmp_path / sample) if task.input_kind == "image" else sample
+    answers = model.predict([given])
+    assert len(answers) == 1 and isinstance(answers[0], dict) and answers[0]
+    assert isinstance(model.task.format_answer(answers[0]), str)  # the CLI's line for it
+
+    scores = tunesmith.evaluate(trained.path, data)
+    assert scores and all(isinstance(k, str) for k in scores)
+
+    if task.input_kind == "image":
+        image = base64.b64encode(Path(given).read_bytes()).decode()
+        body = {"images": [image]}
+    else:
+        body = {"inputs": [given]}
+    with TestClient(create_app(trained.path)) as client:
+        response = client.post("/v1/predict", json=body)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["outputs"]) == 1
+        assert client.get("/v1/model").json()["task"] == name
+
+    if task.onnx_logits:
+        from tunesmith.export.onnx import export_onnx
+
+        parity = export_onnx(trained.path)["backends"]
+        assert parity["onnx fp32"]["max_probability_difference"] < 1e-3
