@@ -184,6 +184,40 @@ def test_train_load_predict_search_evaluate(run, tmp_path):
     assert tunesmith.evaluate(model.path, data)["recall@10"] == evaluated["recall@10"]
 
 
+def test_onnx_export_parity_predict_search_and_serving(run, capsys):
+    from fastapi.testclient import TestClient
+
+    from tunesmith.cli import main
+    from tunesmith.serving.app import create_app
+
+    model, _ = run
+    assert main(["export", str(model.path), "--format", "onnx", "--int8"]) == 0
+    assert "Parity on the run's test split" in capsys.readouterr().err
+    backends = json.loads((model.path / "onnx" / "parity.json").read_text())["backends"]
+    pytorch, fp32, int8 = backends["pytorch"], backends["onnx fp32"], backends["onnx int8"]
+    assert fp32["max_embedding_difference"] < 1e-4
+    assert fp32["recall@1"] == pytorch["recall@1"] and fp32["MRR@10"] == pytorch["MRR@10"]
+    assert abs(int8["recall@1"] - pytorch["recall@1"]) <= 0.2  # tiny model: a rough bound
+
+    assert tunesmith.load(model.path, backend="onnx").backend == "onnx int8"
+    (model.path / "onnx" / "model.int8.onnx").unlink()  # the fp32 file is served then
+    onnx = tunesmith.load(model.path, backend="onnx")
+    assert onnx.backend == "onnx fp32"
+    texts = ["alice paris goal", "bob berlin market and more words here", "carol"]
+    got, want = onnx.predict(texts), tunesmith.load(model.path).predict(texts)
+    for a, b in zip(got, want, strict=True):
+        assert a["tokens"] == b["tokens"]
+        assert a["embedding"] == pytest.approx(b["embedding"], abs=1e-4)
+    corpus = [r["answer"] for r in make_pairs()][:20]
+    query = make_pairs()[3]["question"]
+    hits, expected = onnx.search(query, corpus, 3), model.search(query, corpus, 3)
+    assert hits[0]["index"] == expected[0]["index"]
+    assert [h["score"] for h in hits] == pytest.approx([h["score"] for h in expected], abs=1e-4)
+    with TestClient(create_app(model.path, model=onnx)) as client:
+        served = client.post("/v1/embeddings", json={"input": texts, "model": "m"}).json()
+    assert served["data"][0]["embedding"] == pytest.approx(got[0]["embedding"], abs=1e-5)
+
+
 def test_cli_search_prints_ranked_passages(run, tmp_path, capsys):
     from tunesmith.cli import main
 

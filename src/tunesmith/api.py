@@ -117,13 +117,13 @@ class Model:
 
     def _use_onnx(self) -> None:
         from tunesmith.errors import TunesmithError
-        from tunesmith.export.onnx import OnnxModule, onnx_folder
+        from tunesmith.export.onnx import OnnxModule, onnx_files, onnx_folder
 
-        folder = onnx_folder(self.path)
-        for name, backend in (("model.int8.onnx", "onnx int8"), ("model.onnx", "onnx fp32")):
-            if (folder / name).is_file():
-                self.model, self.backend = OnnxModule(folder / name), backend
-                return
+        backend, files = onnx_files(onnx_folder(self.path))  # int8 where it was exported
+        if files:
+            sessions = {stem: OnnxModule(path) for stem, path in files.items()}
+            self.model, self.backend = self.task.onnx_model(sessions), backend
+            return
         raise TunesmithError(
             "this run has no ONNX export",
             where=f"--backend onnx {self.path}",

@@ -1,14 +1,19 @@
-"""ONNX export of a run (text and image classification), dynamic int8 quantisation, and a
-parity check on the run's own test split: each backend's accuracy and macro-F1, and the largest
-difference in any class probability against PyTorch.
+"""ONNX export of a run, dynamic int8 quantisation, and a parity check on the run's own test
+split: each backend's headline metrics (accuracy and macro-F1, entity F1, recall@1...) and the
+largest difference in any class probability (or embedding value) against PyTorch.
 
     RUN/onnx/model.onnx        fp32, dynamic batch (and sequence) axes, output "logits"
     RUN/onnx/model.int8.onnx   weights quantised to int8 (onnxruntime quantize_dynamic)
     RUN/onnx/parity.json       the check, also printed
+
+What is exported is the task's (Task.onnx_graphs: {file stem: Graph}); classifiers export their
+logits as model.onnx, embedding its encoder's token vectors (the task pools them), image-text one
+file per tower. Task.onnx_model turns the loaded sessions back into what its predict() takes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,15 +26,43 @@ def onnx_folder(run_dir: str | Path) -> Path:
     return Path(run_dir) / "onnx"
 
 
+@dataclass
+class Graph:
+    """One ONNX file to write: `module` takes the `inputs` tensors positionally (in order) and
+    returns one tensor, named `output`; `axes` names the dynamic axes of inputs and output."""
+
+    module: torch.nn.Module
+    inputs: dict[str, torch.Tensor]
+    output: str
+    axes: dict[str, dict[int, str]]
+
+
+def logits_graph(task, net, processor) -> Graph:
+    """A classifier's logits (the default Task.onnx_graphs): text or image in, logits out."""
+    if task.input_kind == "image":
+        size = processor.size
+        sample = {"pixel_values": torch.randn(1, 3, size, size)}
+        axes = {"pixel_values": {0: "batch"}}
+    else:
+        sample = dict(
+            processor(["a short text", "and a longer text here"], padding=True, return_tensors="pt")
+        )
+        axes = {name: {0: "batch", 1: "sequence"} for name in sample}
+    axes["logits"] = (
+        {0: "batch", 1: "sequence"} if task.onnx_logits == "per_token" else {0: "batch"}
+    )
+    return Graph(Outputs(net, list(sample), "logits"), sample, "logits", axes)
+
+
 def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
     from tunesmith.api import load
     from tunesmith.run_dir import write_json
 
     model = load(run_dir)
-    if not model.task.onnx_logits:
+    if not model.task.exports_onnx:
         from tunesmith import tasks
 
-        covered = [name for name in tasks.names() if tasks.get(name).onnx_logits]
+        covered = [name for name in tasks.names() if tasks.get(name).exports_onnx]
         raise TunesmithError(
             f"ONNX export covers {', '.join(covered)}, not {model.task.name}",
             where=f"tunesmith export {run_dir}",
@@ -37,62 +70,63 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
         )
     folder = onnx_folder(run_dir)
     folder.mkdir(exist_ok=True)
-    fp32 = folder / "model.onnx"
     net = model.model.eval()
-    if model.task.input_kind == "image":
-        size = model.processor.size
-        sample = {"pixel_values": torch.randn(1, 3, size, size)}
-        axes = {"pixel_values": {0: "batch"}}
-    else:
-        sample = dict(
-            model.processor(
-                ["a short text", "and a longer text here"], padding=True, return_tensors="pt"
+    fp32, quantised = {}, {}
+    for stem, graph in model.task.onnx_graphs(net, model.processor).items():
+        fp32[stem] = folder / f"{stem}.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                graph.module.eval(),
+                tuple(graph.inputs.values()),
+                str(fp32[stem]),
+                input_names=list(graph.inputs),
+                output_names=[graph.output],
+                dynamic_axes=graph.axes,
+                opset_version=18,
+                dynamo=False,  # the TorchScript exporter takes dynamic axes as they are
             )
-        )
-        axes = {name: {0: "batch", 1: "sequence"} for name in sample}
-        if model.task.onnx_logits == "per_token":  # one row of logits per token
-            axes["logits"] = {0: "batch", 1: "sequence"}
-    wrapper = _Logits(net, list(sample)).eval()
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper,
-            tuple(sample.values()),
-            str(fp32),
-            input_names=list(sample),
-            output_names=["logits"],
-            dynamic_axes={"logits": {0: "batch"}} | axes,
-            opset_version=18,
-            dynamo=False,  # the TorchScript exporter takes dynamic axes as they are
-        )
+        if int8:
+            import logging
+
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is for static
+            quantised[stem] = folder / f"{stem}.int8.onnx"
+            quantize_dynamic(str(fp32[stem]), str(quantised[stem]), weight_type=QuantType.QInt8)
     net.eval()  # export restores the wrapper's training flag; keep the model in eval mode
-    files = {"onnx fp32": fp32}
-    if int8:
-        import logging
-
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is for static
-        quantize_dynamic(str(fp32), str(folder / "model.int8.onnx"), weight_type=QuantType.QInt8)
-        files["onnx int8"] = folder / "model.int8.onnx"
+    files = {"onnx fp32": fp32} | ({"onnx int8": quantised} if int8 else {})
     parity = check_parity(model, files)
     write_json(folder / "parity.json", parity)
     return parity
 
 
-class _Logits(torch.nn.Module):
-    """The model as export sees it: positional tensors in, logits out."""
+def onnx_files(folder: Path) -> tuple[str, dict[str, Path]]:
+    """(backend, {stem: path}) of an export: the int8 files where there are any."""
+    for backend, suffix in (("onnx int8", ".int8.onnx"), ("onnx fp32", ".onnx")):
+        found = {
+            p.name.removesuffix(suffix): p
+            for p in sorted(folder.glob(f"*{suffix}"))
+            if suffix == ".int8.onnx" or not p.name.endswith(".int8.onnx")
+        }
+        if found:
+            return backend, found
+    return "", {}
 
-    def __init__(self, net, names: list[str]):
+
+class Outputs(torch.nn.Module):
+    """The model as export sees it: positional tensors in, one output out (by name or index)."""
+
+    def __init__(self, net, names: list[str], output: str | int):
         super().__init__()
-        self.net, self.names = net, names
+        self.net, self.names, self.output = net, names, output
 
     def forward(self, *tensors):
-        return self.net(**dict(zip(self.names, tensors, strict=True)))["logits"]
+        return self.net(**dict(zip(self.names, tensors, strict=True)))[self.output]
 
 
 class OnnxModule:
     """An onnxruntime session that looks like the PyTorch model to the tasks' predict():
-    called with tensors, returns logits."""
+    called with tensors, returns its output by name or position (`out.logits`, `out[0]`)."""
 
     def __init__(self, path: Path):
         import onnxruntime as ort
@@ -100,6 +134,7 @@ class OnnxModule:
         options = ort.SessionOptions()
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.output = self.session.get_outputs()[0].name
         self.device = torch.device("cpu")
         self.path = path
 
@@ -108,40 +143,62 @@ class OnnxModule:
 
     def __call__(self, **tensors):
         feed = {k: v.cpu().numpy() for k, v in tensors.items() if k in self.inputs}
-        (logits,) = self.session.run(["logits"], feed)
-        return _Output(torch.from_numpy(logits))
+        (value,) = self.session.run([self.output], feed)
+        return _Output({self.output: torch.from_numpy(value)})
 
 
 class _Output(dict):
-    def __init__(self, logits):
-        super().__init__(logits=logits)
-        self.logits = logits
+    def __getitem__(self, key):
+        return list(self.values())[key] if isinstance(key, int) else super().__getitem__(key)
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
-def check_parity(model, files: dict[str, Path]) -> dict:
-    """Each backend on the run's test split, scored by the task (accuracy and macro-F1, or
-    entity F1), with the largest difference in any probability against PyTorch."""
+def check_parity(model, files: dict[str, dict[str, Path]]) -> dict:
+    """Each backend on the run's test split, scored by the task (accuracy and macro-F1, entity
+    F1, or retrieval), with the largest difference in any probability (or embedding value)
+    against PyTorch."""
     test = test_examples(model)
     inputs = list(test.frame["input"])
-    backends = {"pytorch": model.model} | {name: OnnxModule(path) for name, path in files.items()}
+    task = model.task
+    backends = {"pytorch": model.model} | {
+        name: task.onnx_model({stem: OnnxModule(path) for stem, path in paths.items()})
+        for name, paths in files.items()
+    }
     results, reference = {}, None
     for name, module in backends.items():
-        answers = model.task.predict(
-            module, model.processor, inputs, model.labels, model.max_length, 64
-        )
-        headline = model.task.headline(model.task.score(answers, test, model.labels))
+        answers = task.predict(module, model.processor, inputs, model.labels, model.max_length, 64)
+        try:
+            measured = task.score(answers, test, model.labels)
+        except NotImplementedError:  # scored by test() (embedding: searches the whole corpus)
+            measured, _ = task.test(
+                module, model.processor, test, model.labels, model.max_length, 64
+            )
+        headline = task.headline(measured)
         reference = reference or answers
         results[name] = {key: round(value, 4) for key, value in list(headline.items())[:2]}
         results[name] |= _differences(answers, reference)
         if name != "pytorch":
-            results[name]["file"] = str(files[name])
-            results[name]["megabytes"] = round(files[name].stat().st_size / 1e6, 1)
+            paths = list(files[name].values())
+            results[name]["file"] = ", ".join(str(p) for p in paths)
+            results[name]["megabytes"] = round(sum(p.stat().st_size for p in paths) / 1e6, 1)
     info(format_parity(results, len(inputs)))
     return {"test_examples": len(inputs), "backends": results}
 
 
 def _differences(answers: list[dict], reference: list[dict]) -> dict:
     """Largest probability difference; for entities, also how many answers differ at all."""
+    if "embedding" in reference[0]:
+        gap = max(
+            abs(x - y)
+            for a, r in zip(answers, reference, strict=True)
+            for x, y in zip(a["embedding"], r["embedding"], strict=True)
+        )
+        return {"max_embedding_difference": round(gap, 7)}
     if "scores" in reference[0]:
         gap = max(
             abs(a["scores"][k] - r["scores"][k])
@@ -167,18 +224,20 @@ def _differences(answers: list[dict], reference: list[dict]) -> dict:
 
 
 def format_parity(results: dict, count: int) -> str:
-    extra = {"max_probability_difference", "answers_that_differ", "file", "megabytes"}
+    gap = next(k for k in results["pytorch"] if k.startswith("max_"))  # probability, embedding
+    extra = {gap, "answers_that_differ", "file", "megabytes"}
     metrics = [k for k in results["pytorch"] if k not in extra]
+    heading = "max prob diff" if gap == "max_probability_difference" else "max diff"
     lines = [
         f"Parity on the run's test split ({count} examples):",
         f"  {'backend':<10} "
         + " ".join(f"{m:>18}" for m in metrics)
-        + f" {'max prob diff':>14} {'size':>8}",
+        + f" {heading:>14} {'size':>8}",
     ]
     for name, r in results.items():
         size = f"{r['megabytes']} MB" if "megabytes" in r else ""
         values = " ".join(f"{r[m]:>18.4f}" for m in metrics)
-        lines.append(f"  {name:<10} {values} {r['max_probability_difference']:>14.6f} {size:>8}")
+        lines.append(f"  {name:<10} {values} {r[gap]:>14.6f} {size:>8}")
         if r.get("answers_that_differ"):
             lines.append(f"  {'':<10} {r['answers_that_differ']} answer(s) differ from PyTorch")
     return "\n".join(lines)

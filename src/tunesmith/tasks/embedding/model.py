@@ -132,7 +132,7 @@ def embed(model, processor, texts: list[str], kind: str, max_length: int, batch_
         return torch.empty(0, processor.dimension), []
     tokens = processor.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
-    device = next(model.parameters()).device
+    device = getattr(model, "device", None) or next(model.parameters()).device  # or ONNX's
     out = torch.empty(len(texts), processor.dimension)
     model.eval()
     with torch.inference_mode():

@@ -23,6 +23,7 @@ class Embedding(Task):
     new_head = False
     default_epochs = 1  # one pass over pairs is the usual sentence-transformers recipe
     embeds_text = True
+    exports_onnx = True  # the encoder's token vectors; predict() pools them as for PyTorch
     settings = ("train.extend_vocab",)
 
     def texts(self, examples, limit=2000):
@@ -52,6 +53,20 @@ class Embedding(Task):
         from tunesmith.tasks.embedding.model import load_run
 
         return load_run(Path(run_dir))
+
+    def onnx_graphs(self, model, processor):
+        """The encoder (input_ids, attention_mask -> last_hidden_state, dynamic batch and
+        sequence): embed() then pools and normalises the ONNX output with the same code as the
+        PyTorch one, so predict, search, test and serving share one path."""
+        from tunesmith.export.onnx import Graph, Outputs
+
+        sample = processor.tokenizer(
+            ["a short text", "and a longer text here"], padding=True, return_tensors="pt"
+        )
+        names = ["input_ids", "attention_mask"]
+        axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+        module = Outputs(model, names, 0)
+        return {"model": Graph(module, {n: sample[n] for n in names}, "last_hidden_state", axes)}
 
     def encode(self, examples, processor, labels, cfg, training=False):
         from tunesmith.tasks.embedding.training import PairDataset
