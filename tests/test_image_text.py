@@ -124,6 +124,11 @@ def test_pairs_with_captions_and_the_assembled_dual_encoder(tiny_model_dir, tmp_
     again = tunesmith.load(model.path)  # rebuilt from dual_encoder.json + safetensors
     image = str(next(photos.rglob("*.png")))
     assert again.predict(image, labels=["x", "y"]) == model.predict(image, labels=["x", "y"])
+    from tunesmith.export.onnx import export_onnx
+
+    parity = export_onnx(model.path)["backends"]  # both towers of the assembled dual encoder
+    assert parity["onnx fp32"]["image-to-text R@1"] == parity["pytorch"]["image-to-text R@1"]
+    assert parity["onnx fp32"]["max_embedding_difference"] < 1e-4
 
 
 def test_bad_image_text_input_is_named(tmp_path, capsys):
@@ -182,3 +187,34 @@ def test_embeddings_share_one_space(clip_run, tmp_path):
     assert [t["image"] for t in top] == [
         images[i] for i in (vectors @ words[0]).argsort(descending=True)
     ]
+
+
+def test_onnx_export_of_both_towers(clip_run, tmp_path):
+    from tunesmith.export.onnx import export_onnx
+
+    backends = export_onnx(clip_run.path, int8=True)["backends"]
+    pytorch, fp32, int8 = backends["pytorch"], backends["onnx fp32"], backends["onnx int8"]
+    assert fp32["max_embedding_difference"] < 1e-4
+    for metric in ("zero-shot accuracy", "image-to-text R@1"):
+        assert fp32[metric] == pytorch[metric]
+    assert "image.int8.onnx" in int8["file"] and "text.int8.onnx" in int8["file"]
+    (clip_run.path / "onnx" / "image.int8.onnx").unlink()  # fp32 files are served then
+    (clip_run.path / "onnx" / "text.int8.onnx").unlink()
+    onnx = tunesmith.load(clip_run.path, backend="onnx")
+    assert onnx.backend == "onnx fp32"
+    photos = write_images(tmp_path / "o", per_class=1, size=40)
+    images = sorted(str(p) for p in photos.rglob("*.png"))
+    got, want = (
+        onnx.predict(images, labels=list(COLOURS)),
+        clip_run.predict(images, labels=list(COLOURS)),
+    )
+    for a, b in zip(got, want, strict=True):
+        assert a["label"] == b["label"]
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+    words = onnx.embed(texts=["a photo of red"])
+    assert torch.allclose(words, clip_run.embed(texts=["a photo of red"]), atol=1e-4)
+    top, expected = (
+        onnx.search("a photo of red", images, 3),
+        clip_run.search("a photo of red", images, 3),
+    )
+    assert top[0]["image"] == expected[0]["image"]

@@ -163,15 +163,14 @@ def check_parity(model, files: dict[str, dict[str, Path]]) -> dict:
     F1, or retrieval), with the largest difference in any probability (or embedding value)
     against PyTorch."""
     test = test_examples(model)
-    inputs = list(test.frame["input"])
     task = model.task
     backends = {"pytorch": model.model} | {
-        name: task.onnx_model({stem: OnnxModule(path) for stem, path in paths.items()})
+        name: task.onnx_model({stem: OnnxModule(path) for stem, path in paths.items()}, model.model)
         for name, paths in files.items()
     }
     results, reference = {}, None
     for name, module in backends.items():
-        answers = task.predict(module, model.processor, inputs, model.labels, model.max_length, 64)
+        answers = task.parity_answers(module, model.processor, test, model.labels, model.max_length)
         try:
             measured = task.score(answers, test, model.labels)
         except NotImplementedError:  # scored by test() (embedding: searches the whole corpus)
@@ -186,8 +185,8 @@ def check_parity(model, files: dict[str, dict[str, Path]]) -> dict:
             paths = list(files[name].values())
             results[name]["file"] = ", ".join(str(p) for p in paths)
             results[name]["megabytes"] = round(sum(p.stat().st_size for p in paths) / 1e6, 1)
-    info(format_parity(results, len(inputs)))
-    return {"test_examples": len(inputs), "backends": results}
+    info(format_parity(results, len(test)))
+    return {"test_examples": len(test), "backends": results}
 
 
 def _differences(answers: list[dict], reference: list[dict]) -> dict:

@@ -76,9 +76,16 @@ class Task(ABC):
 
         return {"model": logits_graph(self, model, processor)}
 
-    def onnx_model(self, sessions: dict) -> Any:
-        """What predict() gets for the ONNX backend, from {file stem: OnnxModule}: something that
-        looks like the PyTorch model to this task's own code."""
+    def parity_answers(self, model: Any, processor: Any, examples: Examples, labels, max_length):
+        """What ONNX parity compares with PyTorch's, answer by answer: predictions on the
+        examples' inputs (a task may answer {"embedding": [...]} rows instead)."""
+        inputs = list(examples.frame["input"])
+        return self.predict(model, processor, inputs, labels, max_length, 64)
+
+    def onnx_model(self, sessions: dict, model: Any) -> Any:
+        """What predict() gets for the ONNX backend, from {file stem: OnnxModule} (and the
+        PyTorch `model` they replace, for constants such as CLIP's logit scale): something
+        that looks like the PyTorch model to this task's own code."""
         return sessions["model"]
 
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:

@@ -71,7 +71,7 @@ class PairCollator:
 
 
 def _device(model):
-    return next(model.parameters()).device
+    return getattr(model, "device", None) or next(model.parameters()).device  # or ONNX's cpu
 
 
 def embed_images(model, processor, paths: list, batch_size: int = 32) -> torch.Tensor:
