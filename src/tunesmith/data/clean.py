@@ -62,6 +62,20 @@ def clean_text(text: str, options: Any = None) -> str:
 CHUNK = 100_000  # rows cleaned at a time: every step copies its column, so chunks bound memory
 
 
+def too_short(frame: pd.DataFrame, source: str, options: Any, notes: list[str]) -> pd.Series:
+    """Rows whose cleaned `input` is shorter than --data.min_chars, with a note naming the
+    first; the caller drops them."""
+    from tunesmith.data.readers import describe_row
+
+    short = frame["input"].str.len() < (options.min_chars if options is not None else 1)
+    if short.any():
+        notes.append(
+            f"Dropped {int(short.sum())} row(s) with empty or too-short text "
+            f"(first: {describe_row(source, int(frame.index[short][0]))})."
+        )
+    return short
+
+
 def clean_texts(texts: pd.Series, options: Any = None) -> tuple[pd.Series, list[str]]:
     """A column cleaned as `clean_text` cleans one text, and a note per step that changed rows.
 

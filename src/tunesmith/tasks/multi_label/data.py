@@ -11,9 +11,8 @@ import json
 
 import pandas as pd
 
-from tunesmith.data.clean import clean_texts, merge_label_spellings
+from tunesmith.data.clean import clean_texts, merge_label_spellings, too_short
 from tunesmith.data.columns import LABEL_NAMES, by_name, check_column, detect_columns
-from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples
 
@@ -114,14 +113,7 @@ def prepare_examples(table, source, columns, options=None) -> Examples:
             f"Using text column {found.text!r} and label column {label!r} "
             "(override with --data.text_column / --data.label_column)."
         )
-    min_chars = options.min_chars if options is not None else 1
-    short = frame["input"].str.len() < min_chars
-    if short.any():
-        notes.append(
-            f"Dropped {int(short.sum())} row(s) with empty or too-short text "
-            f"(first: {describe_row(source, int(frame.index[short][0]))})."
-        )
-    frame = frame[~short].reset_index(drop=True)
+    frame = frame[~too_short(frame, source, options, notes)].reset_index(drop=True)
     if frame.empty:
         raise TunesmithError(
             f"no usable rows: every row has empty text in {found.text!r}",

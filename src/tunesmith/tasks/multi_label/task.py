@@ -114,27 +114,10 @@ class MultiLabel(report.Reporting, Task):
         return measure.validation_metrics(labels)
 
     def probabilities(self, model, processor, texts, max_length, batch_size=64) -> np.ndarray:
-        """Sigmoid scores, rows in input order (batches of similar length)."""
-        import torch
+        """Sigmoid scores, rows in input order."""
+        from tunesmith.tasks.text_batches import logits_in_order
 
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = None  # sized by the first batch's logits: the model may be an ONNX session
-        model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                enc = processor(
-                    [texts[i] for i in batch],
-                    truncation=True,
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(model.device)
-                probs = model(**enc).logits.float().sigmoid().cpu().numpy()
-                if out is None:
-                    out = np.zeros((len(texts), probs.shape[-1]))
-                out[batch] = probs
-        return out if out is not None else np.zeros((0, 0))
+        return logits_in_order(model, processor, texts, max_length, batch_size).sigmoid().numpy()
 
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64):
         texts = [str(t) for t in inputs]  # cleaned by the caller (api.Model.predict)

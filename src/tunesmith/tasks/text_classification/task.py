@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-from tunesmith.data.clean import clean_texts, merge_label_spellings
+from tunesmith.data.clean import clean_texts, merge_label_spellings, too_short
 from tunesmith.data.columns import detect_columns
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
@@ -49,13 +47,7 @@ class TextClassification(SingleLabelTask):
                 f"Using text column {found.text!r} and label column {found.label!r} "
                 "(override with --data.text_column / --data.label_column)."
             )
-        min_chars = options.min_chars if options is not None else 1
-        short = frame["input"].str.len() < min_chars
-        if short.any():
-            notes.append(
-                f"Dropped {int(short.sum())} row(s) with empty or too-short text "
-                f"(first: {describe_row(source, int(frame.index[short][0]))})."
-            )
+        short = too_short(frame, source, options, notes)
         unlabeled = ~short & (frame["label"] == "")
         if unlabeled.any():
             notes.append(
@@ -107,24 +99,8 @@ class TextClassification(SingleLabelTask):
         return DataCollatorWithPadding(processor, pad_to_multiple_of=8)
 
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64):
-        import torch
+        from tunesmith.tasks.text_batches import logits_in_order
 
         texts = [str(t) for t in inputs]  # cleaned by the caller (api.Model.predict)
-        # Shortest first, so each batch pads little; answers are put back in input order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        probs: list[Any] = [None] * len(texts)
-        model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                enc = processor(
-                    [texts[i] for i in batch],
-                    truncation=True,
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(model.device)
-                out = model(**enc).logits.float().softmax(-1).cpu().tolist()
-                for i, row in zip(batch, out, strict=True):
-                    probs[i] = row
-        return [self._answer(row, labels) for row in probs]
+        logits = logits_in_order(model, processor, texts, max_length, batch_size)
+        return [self._answer(row, labels) for row in logits.softmax(-1).tolist()]
