@@ -182,3 +182,20 @@ def test_extend_vocab_has_the_short_switch_too():
 
     args = build_parser().parse_args(["train", "x.csv", "--extend-vocab"])
     assert _overrides(args) == {"train": {"extend_vocab": True}}
+
+
+def test_chinese_captions_pick_a_chinese_text_tower_and_generation_warns(capsys):
+    from tunesmith import tasks
+    from tunesmith.models.catalog import CATALOG
+    from tunesmith.models.vocabulary import CHINESE_MODEL, choose_model
+
+    captions = ["一张红色条纹布料的照片", "一张蓝色格子布料的照片"] * 5
+    image_text = tasks.get("image-text")
+    chosen = choose_model(image_text, captions)
+    assert CATALOG[CHINESE_MODEL].installed()  # it ships in requirements-assets.txt
+    assert chosen == "mobilenet-v2+multilingual-e5-small"
+    assert choose_model(image_text, ["a photo of red fabric"] * 10) == image_text.default_model
+
+    generation = tasks.get("generation")
+    assert choose_model(generation, captions) == generation.default_model
+    assert "English-centred" in capsys.readouterr().err

@@ -71,21 +71,31 @@ def extend_vocabulary(
 
 
 def choose_model(task, texts: list[str]) -> str:
-    """The task's default model, or the multilingual one when the text is mostly Chinese."""
+    """The task's default model, or its Chinese-capable one when the text is mostly Chinese
+    (a warning when the task has none)."""
     from tunesmith.models.catalog import CATALOG
 
     share = chinese_share(texts)
-    if share >= 0.3 and task.name in CATALOG[CHINESE_MODEL].tasks:
-        if CATALOG[CHINESE_MODEL].installed():
-            info(
-                f"{share:.0%} of the text is Chinese: using {CHINESE_MODEL}, which covers "
-                "Chinese (set --model to choose another)."
-            )
-            return CHINESE_MODEL
+    if share < 0.3:
+        return task.default_model
+    chosen = task.chinese_model()
+    if chosen is None:
         info(
-            f"{share:.0%} of the text is Chinese, but {CHINESE_MODEL} is not installed "
-            f"({CATALOG[CHINESE_MODEL].install_hint}); using {task.default_model}."
+            f"{share:.0%} of the text is Chinese, but {task.default_model} is an English-centred "
+            "model and no Chinese-capable one ships offline for this task: expect weak results, "
+            "or pass --model a model trained on Chinese (a hub id or a local folder)."
         )
+        return task.default_model
+    if CATALOG[CHINESE_MODEL].installed():
+        info(
+            f"{share:.0%} of the text is Chinese: using {chosen}, which covers Chinese (set "
+            "--model to choose another)."
+        )
+        return chosen
+    info(
+        f"{share:.0%} of the text is Chinese, but {CHINESE_MODEL} is not installed "
+        f"({CATALOG[CHINESE_MODEL].install_hint}); using {task.default_model}."
+    )
     return task.default_model
 
 

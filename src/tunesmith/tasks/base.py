@@ -146,6 +146,15 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
         """One value per example; examples sharing one stay in the same split (None: free)."""
         return None
 
+    def chinese_model(self) -> str | None:
+        """The model to use when the data's text is mostly Chinese (None: the task has none
+        offline, and the user is told). Default: the Chinese-capable encoder, where the
+        catalog lists it for this task."""
+        from tunesmith.models.catalog import CATALOG
+        from tunesmith.models.vocabulary import CHINESE_MODEL
+
+        return CHINESE_MODEL if self.name in CATALOG[CHINESE_MODEL].tasks else None
+
     def probe_labels(self, batch: int, length: int):
         """Random labels for a training-step probe (`tunesmith models`): one class per input."""
         import torch

@@ -65,7 +65,12 @@ class ImageText(Task):
     settings = ("data.image_column", "data.caption_template", "train.augment")
 
     def texts(self, examples, limit=2000):
-        return []  # captions go through the text tower's tokenizer; no vocabulary check yet
+        return [str(c) for c in examples.frame["caption"][:limit]]
+
+    def chinese_model(self):
+        # The image tower stays; the captions need a text tower that reads Chinese.
+        image, _ = self.default_model.split("+", 1)
+        return f"{image}+multilingual-e5-small"
 
     def stratify_key(self, examples):
         return examples.frame["label"] if "label" in examples.frame else None
