@@ -199,3 +199,11 @@ def test_chinese_captions_pick_a_chinese_text_tower_and_generation_warns(capsys)
     generation = tasks.get("generation")
     assert choose_model(generation, captions) == generation.default_model
     assert "English-centred" in capsys.readouterr().err
+
+
+def test_every_text_task_with_an_offline_chinese_model_picks_it():
+    from tunesmith import tasks
+    from tunesmith.models.vocabulary import CHINESE_MODEL
+
+    for name in ("text-classification", "ner", "multi-label", "embedding"):
+        assert tasks.get(name).chinese_model() == CHINESE_MODEL, name

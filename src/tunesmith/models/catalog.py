@@ -65,7 +65,7 @@ def register(entry: CatalogEntry) -> None:
 register(
     CatalogEntry(
         name="minilm-l6",
-        tasks=("text-classification", "ner", "embedding"),
+        tasks=("text-classification", "ner", "multi-label", "embedding"),
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         summary="all-MiniLM-L6-v2: 6-layer BERT, 384 hidden, uncased English WordPiece",
         parameters="22.7M",
@@ -86,7 +86,7 @@ def _build_e5() -> Path:
 register(
     CatalogEntry(
         name="multilingual-e5-small",
-        tasks=("text-classification", "ner", "embedding"),
+        tasks=("text-classification", "ner", "multi-label", "embedding"),
         hub_id="intfloat/multilingual-e5-small",
         summary="multilingual-e5-small: 12-layer XLM-RoBERTa, 384 hidden, 100 languages "
         "including Chinese; converted once from 4-bit packaged weights",

@@ -110,6 +110,11 @@ class MultiLabel(report.Reporting, Task):
     def loss_function(self, class_weights):
         return None  # the model's own BCE (problem_type); thresholds handle rare labels
 
+    def probe_labels(self, batch, length):
+        import torch
+
+        return torch.randint(0, 2, (batch, 2)).float()  # multi-hot over the probe's 2 labels
+
     def validation_metrics(self, labels):
         return measure.validation_metrics(labels)
 
