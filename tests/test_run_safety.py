@@ -280,3 +280,16 @@ def test_settings_of_another_task_are_errors_all_at_once(tiny_model_dir, tmp_pat
     assert "--train.augment: only image-classification, image-text use it" in err
     assert "--train.packing: only generation use" in err and "--train.metric f1" in err
     assert not out.exists() and not (tmp_path / "run.unfinished").exists()
+
+
+def test_a_run_from_before_file_lists_is_not_overwritten(tiny_model_dir, tmp_path, toy_csv, capsys):
+    out = tmp_path / "run"
+    tunesmith.train(toy_csv, **fast_settings(tiny_model_dir, out, epochs=1))
+    manifest = json.loads((out / "tunesmith.json").read_text())
+    del manifest["files"]  # as an older tunesmith wrote it
+    (out / "tunesmith.json").write_text(json.dumps(manifest))
+    before = snapshot(out)
+    assert main(["train", str(toy_csv), "--overwrite", *flags(tiny_model_dir, out)]) == 2
+    err = capsys.readouterr().err
+    assert "older tunesmith" in err and f"rm -r {out}" in err
+    assert snapshot(out) == before

@@ -93,8 +93,8 @@ class RunDir:
         """Entries of a finished run that its manifest does not list: files tunesmith did not
         write with this run (yours, or feedback and versions collected since)."""
         listed = self.manifest().get("files")
-        if listed is None:  # written before manifests listed their files
-            return ["(an older tunesmith wrote this run without a list of its files)"]
+        if listed is None:  # written before manifests listed their files: nothing is known
+            return sorted(p.name for p in self.path.iterdir())
         return sorted(p.name for p in self.path.iterdir() if p.name not in {*listed, MANIFEST})
 
     def check(self, *, resume: bool, overwrite: bool) -> None:
@@ -147,6 +147,14 @@ class RunDir:
                 "the folder already holds a finished run",
                 where=where,
                 fix="pass --overwrite to replace it, or choose another --out",
+            )
+        if "files" not in self.manifest():
+            raise TunesmithError(
+                "an older tunesmith wrote this run without listing its files, so --overwrite "
+                "cannot tell them from yours",
+                where=where,
+                fix=f"delete the folder yourself if nothing in it is yours (rm -r {self.path}), "
+                "or choose another --out",
             )
         others = self.foreign()
         if others:
