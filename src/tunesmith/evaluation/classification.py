@@ -39,16 +39,8 @@ def full_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dic
                 f"f1_{average}": float(f),
             }
         )
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    out["per_class"] = {
-        name: {
-            "precision": float(p[i]),
-            "recall": float(r[i]),
-            "f1": float(f[i]),
-            "support": int(s[i]),
-        }
-        for i, name in enumerate(labels)
-    }
+    scores = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    out["per_class"] = per_class(scores, labels)
     out["labels"] = list(labels)
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return out
@@ -73,3 +65,17 @@ def format_metrics(metrics: dict) -> str:
         f"weighted-F1 {metrics['f1_weighted']:.4f}   ({metrics['count']} examples)"
     )
     return head + "\n" + per_class_table(metrics["per_class"])
+
+
+def per_class(scores, labels: list[str]) -> dict:
+    """sklearn's per-class (precision, recall, F1, support) arrays as {label: {...}}."""
+    p, r, f, s = scores
+    return {
+        name: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
+        for i, name in enumerate(labels)
+    }

@@ -70,16 +70,10 @@ def full_metrics(truth: np.ndarray, predicted: np.ndarray, labels: list[str]) ->
         )
         out |= {f"precision_{average}": float(p), f"recall_{average}": float(r)}
         out[f"f1_{average}"] = float(f)
-    p, r, f, s = precision_recall_fscore_support(truth, predicted, average=None, zero_division=0)
-    out["per_class"] = {
-        name: {
-            "precision": float(p[i]),
-            "recall": float(r[i]),
-            "f1": float(f[i]),
-            "support": int(s[i]),
-        }
-        for i, name in enumerate(labels)
-    }
+    from tunesmith.evaluation.classification import per_class
+
+    scores = precision_recall_fscore_support(truth, predicted, average=None, zero_division=0)
+    out["per_class"] = per_class(scores, labels)
     out["rows_without_label"] = int((truth.sum(axis=1) == 0).sum())
     return out
 
