@@ -66,6 +66,28 @@ def confusion_matrix(metrics: dict, out_dir: Path, accuracy_name: str = "accurac
     return path
 
 
+def per_class_f1(metrics: dict, out_dir: Path, title: str) -> Path:
+    """Horizontal bars: test F1 per class (or label), its support beside each bar."""
+    plt = _pyplot()
+    names = list(metrics["per_class"])
+    scores = [metrics["per_class"][n]["f1"] for n in names]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(names) + 1.2)))
+    ax.barh(range(len(names)), scores, color="#4c78a8")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.1)
+    for i, n in enumerate(names):
+        support = metrics["per_class"][n]["support"]
+        ax.text(min(scores[i], 1.0) + 0.01, i, f"{scores[i]:.2f} (n={support})", va="center")
+    ax.set_xlabel("F1")
+    ax.set_title(title)
+    fig.tight_layout()
+    path = out_dir / "f1_per_label.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def learning_curves(history: list[dict], out_dir: Path, metrics: tuple[str, ...]) -> Path:
     """Training loss per logging step, validation loss and metric per epoch."""
     plt = _pyplot()

@@ -146,6 +146,20 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
         """One value per example; examples sharing one stay in the same split (None: free)."""
         return None
 
+    def calibrate(
+        self,
+        model: Any,
+        processor: Any,
+        val: Examples,
+        labels: list[str],
+        cfg: TrainConfig,
+        run_dir: Path,
+    ) -> None:
+        """After training, before the test pass: fit what the task tunes on the validation
+        split with the best model (multi-label: a threshold per label), saved in `run_dir`.
+        Default: nothing."""
+        return None
+
     def chinese_model(self) -> str | None:
         """The model to use when the data's text is mostly Chinese (None: the task has none
         offline, and the user is told). Default: the Chinese-capable encoder, where the

@@ -251,6 +251,9 @@ def run_training(
     if not main:
         trainer.save_model(str(work.path))  # collective under FSDP/DeepSpeed; writes nothing here
         return run.path
+    task.calibrate(
+        trainer.model, prepared.processor, data.splits["val"], data.labels, cfg.train, work.path
+    )
     if cfg.train.lora and not task.keeps_adapters:
         from tunesmith.training.lora import save_merged_run
 

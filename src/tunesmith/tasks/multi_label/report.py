@@ -52,8 +52,7 @@ class Reporting:
         thresholds = metrics.get("thresholds") or {}
         if thresholds:
             html = table(["label", "threshold"], [[k, f"{v:.3f}"] for k, v in thresholds.items()])
-            where = metrics.get("thresholds_tuned_on", "validation split")
-            sections.append((f"Thresholds (each maximises its label's F1 on the {where})", html))
+            sections.append(("Thresholds (each maximises its label's F1 on validation)", html))
         if metrics.get("before"):
             before = metrics["before"]
             rows = [
@@ -101,7 +100,8 @@ labels = [s["label"] for s in scores if s["score"] >= thresholds.get(s["label"],
     def plots(self, metrics, history, out_dir: Path):
         from tunesmith.evaluation import plots
 
-        out = {"F1 per label (test)": per_label_f1(metrics, Path(out_dir))}
+        title = f"F1 per label (micro {metrics['f1_micro']:.3f}, macro {metrics['f1_macro']:.3f})"
+        out = {"F1 per label (test)": plots.per_class_f1(metrics, Path(out_dir), title)}
         if history:
             out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
         return out
@@ -124,27 +124,3 @@ labels = [s["label"] for s in scores if s["score"] >= thresholds.get(s["label"],
             f"{metrics['hamming_loss']:.4f}   ({metrics['count']} examples)"
         )
         return head + "\n" + per_class_table(metrics["per_class"], heading="label")
-
-
-def per_label_f1(metrics: dict, out_dir: Path) -> Path:
-    """Horizontal bars: test F1 per label, the support beside each bar."""
-    from tunesmith.evaluation.plots import _pyplot
-
-    plt = _pyplot()
-    names = list(metrics["per_class"])
-    scores = [metrics["per_class"][n]["f1"] for n in names]
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(names) + 1.2)))
-    ax.barh(range(len(names)), scores, color="#4c78a8")
-    ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.1)
-    for i, n in enumerate(names):
-        support = metrics["per_class"][n]["support"]
-        ax.text(min(scores[i], 1.0) + 0.01, i, f"{scores[i]:.2f} (n={support})", va="center")
-    ax.set_xlabel("F1")
-    ax.set_title(f"F1 per label (micro {metrics['f1_micro']:.3f}, macro {metrics['f1_macro']:.3f})")
-    fig.tight_layout()
-    path = out_dir / "f1_per_label.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

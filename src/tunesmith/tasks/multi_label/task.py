@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.base import Task
 from tunesmith.tasks.multi_label import metrics as measure
 from tunesmith.tasks.multi_label import report
 from tunesmith.tasks.multi_label.data import prepare_examples
@@ -31,12 +31,6 @@ class MultiLabel(report.Reporting, Task):
     peft_task_type = "SEQ_CLS"
     settings = ("train.extend_vocab",)
     onnx_logits = "per_input"  # the same logits; predict() applies sigmoid and the thresholds
-
-    def __init__(self) -> None:
-        # The validation split of the run being trained, kept by encode() for test(), which
-        # tunes the thresholds on it with the restored best model (the contract hands test()
-        # the test split only).
-        self._val: Examples | None = None
 
     def prepare(self, table, source, columns, options=None):
         return prepare_examples(table, source, columns, options)
@@ -91,8 +85,6 @@ class MultiLabel(report.Reporting, Task):
         from datasets import Dataset
 
         self.check_labels(examples, labels)
-        if not training:
-            self._val = examples
         encoded = processor(
             list(examples.frame["input"]), truncation=True, max_length=cfg.max_length
         )
@@ -145,30 +137,26 @@ class MultiLabel(report.Reporting, Task):
         truth = measure.multi_hot(examples.frame["label"], labels)
         return measure.summary(truth, (probs >= 0.5) * 1)
 
+    def calibrate(self, model, processor, val, labels, cfg, run_dir):
+        """A threshold per label, each maximising that label's F1 on the validation split."""
+        from tunesmith.run_dir import write_json
+
+        if not len(val):
+            return
+        texts = list(val.frame["input"])
+        probs = self.probabilities(model, processor, texts, cfg.max_length, cfg.eval_batch_size)
+        truth = measure.multi_hot(val.frame["label"], labels)
+        model.config.label_thresholds = measure.tune_thresholds(probs, truth, labels)
+        write_json(Path(run_dir) / THRESHOLDS, model.config.label_thresholds)
+
     def test(self, model, processor, examples, labels, max_length, batch_size, baseline=None):
-        val, self._val = self._val, None
-        tuned = val is not None and len(val) > 0
-        if tuned:  # training: thresholds from the validation split, with the best model
-            texts = list(val.frame["input"])
-            probs = self.probabilities(model, processor, texts, max_length, batch_size)
-            truth = measure.multi_hot(val.frame["label"], labels)
-            model.config.label_thresholds = measure.tune_thresholds(probs, truth, labels)
         inputs = list(examples.frame["input"])
         predictions = self.predict(model, processor, inputs, labels, max_length, batch_size)
         metrics = self.score(predictions, examples, labels)
         metrics["thresholds"] = _thresholds(model, processor) or {}
-        metrics["thresholds_tuned_on"] = "validation split" if tuned else "saved run"
         if baseline:
             metrics["before"] = baseline
         return metrics, predictions
-
-    def plots(self, metrics, history, out_dir: Path):
-        if metrics.get("thresholds_tuned_on") == "validation split":
-            # The end of training: the one place the run directory is at hand after tuning.
-            from tunesmith.run_dir import write_json
-
-            write_json(Path(out_dir) / THRESHOLDS, metrics["thresholds"])
-        return super().plots(metrics, history, out_dir)
 
 
 def _thresholds(model, processor) -> dict | None:
