@@ -21,6 +21,7 @@ from tunesmith.data.leakage import check_leakage, deduplicated
 from tunesmith.data.readers import HUB_PREFIX
 from tunesmith.data.split import stratified_split
 from tunesmith.errors import TunesmithError
+from tunesmith.models.catalog import CATALOG
 from tunesmith.models.loading import resolve
 from tunesmith.run_dir import CONFIG, RunDir, write_atomic, write_json
 from tunesmith.tasks import Examples, Task
@@ -328,7 +329,7 @@ def _with_absolute_paths(cfg: RunConfig) -> dict:
         values["data"][key] = absolute(values["data"][key])
     values["train"]["teacher"] = absolute(values["train"]["teacher"])
     values["train"]["deepspeed"] = absolute(values["train"]["deepspeed"])
-    if cfg.model and resolve(cfg.model)[0] == cfg.model:  # a local folder, not a catalog name
+    if cfg.model and cfg.model.lower() not in CATALOG:  # a local folder or file, not a name
         values["model"] = absolute(cfg.model)
     return values
 
