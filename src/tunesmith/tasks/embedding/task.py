@@ -54,6 +54,17 @@ class Embedding(Task):
 
         return load_run(Path(run_dir))
 
+    def freeze(self, model, spec, train_rows):
+        """As for any encoder, and the pooler (BERT's [CLS] layer) stays locked: mean pooling
+        never uses it, and a trainable weight without a gradient stops torchrun's DDP."""
+        spec, counts = super().freeze(model, spec, train_rows)
+        pooler = getattr(model, "pooler", None)
+        if pooler is not None:
+            for parameter in pooler.parameters():
+                parameter.requires_grad = False
+            counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return spec, counts
+
     def onnx_graphs(self, model, processor):
         """The encoder (input_ids, attention_mask -> last_hidden_state, dynamic batch and
         sequence): embed() then pools and normalises the ONNX output with the same code as the

@@ -63,6 +63,9 @@ class ImageText(Task):
     new_head = False
     exports_onnx = True  # one file per tower (onnx_graphs)
     settings = ("data.image_column", "data.caption_template", "train.augment")
+    search_freeze = ("image", "none")  # `tune`: this task's own freeze choices (see freeze())
+    # `tune`: a CLIP checkpoint wants ~1e-5, new projections on an assembled pair ~5e-4
+    search_learning_rates = (1e-5, 1e-3)
 
     def texts(self, examples, limit=2000):
         return [str(c) for c in examples.frame["caption"][:limit]]
