@@ -109,8 +109,7 @@ def tune(cfg: RunConfig, trials: int, timeout: float | None, overwrite: bool = F
         study.optimize(
             lambda trial: _trial(trial, cfg, data, metric, folder),
             n_trials=left,
-            timeout=timeout,
-            gc_after_trial=True,
+            timeout=timeout,  # no gc_after_trial: _trial collects once, after the trainer goes
         )
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
