@@ -150,23 +150,28 @@ def build_parser() -> argparse.ArgumentParser:
         "distill",
         parents=[common],
         help="train a small student model from a trained teacher run",
-        description="Knowledge distillation: the student (default minilm-l3, 3 layers) learns "
-        "from the teacher run's softened answers (--train.distill_temperature T) mixed with "
-        "the hard labels (weight 1 - --train.distill_alpha). The teacher answers the training "
-        "split once, before training. "
+        description="Knowledge distillation: the student learns from the teacher run's "
+        "softened answers (--train.distill_temperature T) mixed with the hard labels (weight "
+        "1 - --train.distill_alpha). The teacher answers the training split once, before "
+        "training. Text classification, image classification and multi-label distil per "
+        "input (any student: the teacher reads the raw inputs); NER per token (KL at every "
+        "labelled token; a student with another tokenizer is aligned by words). Image-text, "
+        "embedding and generation runs are refused, with what to do instead. "
         "Data, columns, cleaning and seed default to the teacher's, so both are tested on the "
-        "same split; the report compares them on size, speed and test metrics.",
+        "same split; the report compares them on size, speed and the task's test metrics.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  tunesmith distill --teacher runs/bbc\n  tunesmith distill --teacher "
         "runs/bbc --student minilm-l3 --train.distill_temperature 4 --train.distill_alpha 0.7 "
-        "--out runs/bbc-small",
+        "--out runs/bbc-small\n  tunesmith distill --teacher runs/photos --student mobilenet-v2",
     )
     distill.add_argument(
         "--data", metavar="DATA", help="training data (default: the teacher's, same split)"
     )
     distill.add_argument("--teacher", required=True, metavar="RUN", help="finished teacher run")
     distill.add_argument(
-        "--student", default="minilm-l3", help="student model (default: minilm-l3)"
+        "--student",
+        help="student model: a catalog name, folder or hub id the task takes (default: "
+        "minilm-l3 for text tasks, mobilenet-v2 for images)",
     )
     distill.add_argument("--temperature", type=float, help="softening temperature T (default: 2)")
     distill.add_argument(

@@ -28,17 +28,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_distill(args: argparse.Namespace) -> int:
     from tunesmith.api import train
     from tunesmith.config import merge
-    from tunesmith.training.distillation import teacher_config
+    from tunesmith.training.distillation import default_student, teacher_config
 
-    base = teacher_config(args.teacher)
+    base = teacher_config(args.teacher)  # refuses a task that cannot teach, saying why
+    student = args.student or default_student(args.teacher)
     overrides = _overrides(args)
     settings = {"teacher": args.teacher}
     if args.temperature is not None:  # the short flags say the same as --train.distill_*
         settings["distill_temperature"] = args.temperature
     if args.alpha is not None:
         settings["distill_alpha"] = args.alpha
-    overrides = merge(overrides, {"model": args.student, "train": settings})
-    overrides.setdefault("out", f"{str(Path(args.teacher)).rstrip('/')}-{args.student}")
+    overrides = merge(overrides, {"model": student, "train": settings})
+    name = Path(student.rstrip("/")).name  # a folder or hub id: its last part
+    overrides.setdefault("out", f"{str(Path(args.teacher)).rstrip('/')}-{name}")
     model = train(args.data, config=base, overwrite=args.overwrite, **overrides)
     if model is not None:
         print(f"Finished: {model.path}")

@@ -174,8 +174,8 @@ class TrainConfig(_Group):
     )
     teacher: str | None = Field(
         None,
-        description="distillation: a finished text-classification run whose answers the "
-        "student learns from (`tunesmith distill` sets it)",
+        description="distillation: a finished run (text or image classification, multi-label, "
+        "NER) whose answers the student learns from (`tunesmith distill` sets it)",
     )
     distill_temperature: float = Field(
         2.0, gt=0, le=20, description="distillation: softening temperature T"

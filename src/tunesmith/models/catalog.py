@@ -115,7 +115,7 @@ def _minilm_l3_present() -> bool:
 register(
     CatalogEntry(
         name="minilm-l3",
-        tasks=("text-classification", "ner"),
+        tasks=("text-classification", "ner", "multi-label"),
         hub_id="sentence-transformers/paraphrase-MiniLM-L3-v2",
         summary="paraphrase-MiniLM-L3-v2: 3-layer BERT, 384 hidden, uncased English; the small "
         "student for distilling a minilm-l6 teacher; converted once from packaged ONNX",

@@ -33,6 +33,10 @@ class Examples:
         return len(self.frame)
 
 
+# The settings a task that distils reads (its `settings` include them).
+DISTILL_SETTINGS = ("train.teacher", "train.distill_temperature", "train.distill_alpha")
+
+
 class Task(ABC):
     name: str
     default_model: str
@@ -54,7 +58,6 @@ class Task(ABC):
     onnx_logits: str | None = None  # ONNX export: "per_input" or "per_token" logits; None: no
     takes_prompts: bool = False  # predict --prompt / predict --input of prompts and chats
     collects_feedback: bool = False  # POST /v1/feedback corrections and `tunesmith retrain`
-    distillable: bool = False  # `tunesmith distill` from a run of this task
     search_learning_rates: tuple[float, float] = (1e-5, 3e-4)  # `tune`: full fine-tuning range
     search_freeze: tuple[str, ...] = ("none", "embeddings")  # `tune`: --train.freeze choices
     # The task-specific settings this task reads ("train.augment"); set for a task that does not
@@ -62,6 +65,24 @@ class Task(ABC):
     settings: tuple[str, ...] = ()
     # predict answers {"embedding"}, search() takes texts (predict --corpus), /v1/embeddings
     embeds_text: bool = False
+
+    # --- Distillation (`tunesmith distill`; training/distillation.py does the shared part) ---
+    # A task that can teach a smaller student returns, from distiller(), the object (from its
+    # own package) that turns the teacher run's answers into soft targets beside each training
+    # row's hard label and gives the loss that mixes both. One that cannot keeps None and says
+    # why, and what to do instead, in distill_refusal: the one-line error `distill` gives.
+    distill_refusal: tuple[str, str] = (
+        "tunesmith has no distillation for this task",
+        "train the smaller model directly: tunesmith train DATA --model SMALLER_MODEL",
+    )
+
+    def distiller(self) -> Any | None:
+        """A tunesmith.training.distillation.Distiller for this task's runs, or None."""
+        return None
+
+    @property
+    def distillable(self) -> bool:
+        return self.distiller() is not None
 
     @property
     def exports_onnx(self) -> bool:

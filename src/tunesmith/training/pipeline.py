@@ -293,13 +293,16 @@ def build_run_trainer(data: PreparedData, prepared: PreparedModel, cfg: RunConfi
             "Classes are imbalanced: the loss weighs rare classes up "
             "(--train.class_weights none turns this off)."
         )
-    loss = None
+    loss, collator = None, None
     if cfg.train.teacher:
         from tunesmith.training.distillation import attach_teacher
 
-        encoded["train"], loss = attach_teacher(cfg, data, encoded["train"], weights)
+        encoded["train"], loss, wrap = attach_teacher(
+            cfg, data, encoded["train"], weights, prepared.processor
+        )
+        collator = wrap(task.collator(prepared.processor))
     return build_trainer(
-        task, prepared, encoded, cfg.train, data.labels, checkpoints, weights, loss
+        task, prepared, encoded, cfg.train, data.labels, checkpoints, weights, loss, collator
     )
 
 

@@ -85,9 +85,10 @@ def build_trainer(
     checkpoint_dir: Path,
     weights=None,
     loss=None,
+    collator=None,
 ):
-    """A Trainer for `prepared` (a PreparedModel) on `encoded` train/val datasets; `loss`
-    replaces the task's loss function (distillation)."""
+    """A Trainer for `prepared` (a PreparedModel) on `encoded` train/val datasets; `loss` and
+    `collator` replace the task's loss function and batch builder (distillation)."""
     import torch
     from transformers import (
         EarlyStoppingCallback,
@@ -155,7 +156,7 @@ def build_trainer(
         train_dataset=encoded["train"],
         eval_dataset=encoded["val"],
         processing_class=prepared.processor,
-        data_collator=task.collator(prepared.processor),
+        data_collator=collator or task.collator(prepared.processor),
         compute_metrics=None if compute is None else with_loss_tiebreak(compute, cfg.metric),
         compute_loss_func=loss or task.loss_function(weights),
         callbacks=callbacks,

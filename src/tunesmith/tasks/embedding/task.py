@@ -25,6 +25,12 @@ class Embedding(Task):
     embeds_text = True
     exports_onnx = True  # the encoder's token vectors; predict() pools them as for PyTorch
     settings = ("train.extend_vocab",)
+    distill_refusal = (
+        "an embedding is trained on similarities within each batch, not on a per-row answer "
+        "a teacher could give, and a student's vectors live in a space of their own",
+        "train the smaller encoder directly: tunesmith train DATA --task embedding --model "
+        "SMALLER_MODEL",
+    )
 
     def texts(self, examples, limit=2000):
         frame = examples.frame.head(limit // 2)

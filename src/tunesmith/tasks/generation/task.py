@@ -36,6 +36,12 @@ class CausalLM(Task):
     keeps_adapters = True  # adapters are a few MB; the base model is hundreds
     takes_prompts = True
     settings = ("train.packing",)
+    distill_refusal = (
+        "the teacher's answer at every token is a distribution over its whole vocabulary, too "
+        "large to keep for the training split, and useless to a student with another tokenizer",
+        "train the smaller model directly: tunesmith train DATA --task generation --model "
+        "SMALLER_MODEL",
+    )
 
     def probe_labels(self, batch, length):
         return None  # the model's loss predicts the inputs themselves

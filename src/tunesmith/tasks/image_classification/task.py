@@ -17,7 +17,7 @@ from tunesmith.data.image_paths import data_folder, resolve_image_paths
 from tunesmith.data.images import IMAGE_SUFFIXES, scan_images
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks.base import Examples
+from tunesmith.tasks.base import DISTILL_SETTINGS, Examples
 from tunesmith.tasks.single_label import SingleLabelTask
 
 IMAGE_NAMES = ("image", "images", "img", "path", "filepath", "file_path", "file", "filename")
@@ -75,7 +75,13 @@ class ImageClassification(SingleLabelTask):
         "train.class_weights",
         "train.augment",
         "train.backbone_lr_scale",
+        *DISTILL_SETTINGS,
     )
+
+    def distiller(self):
+        from tunesmith.tasks.image_classification.distillation import ImageDistiller
+
+        return ImageDistiller(student="mobilenet-v2")  # 3.5M parameters, packaged offline
 
     def texts(self, examples, limit=2000):
         return []

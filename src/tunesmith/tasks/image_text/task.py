@@ -63,6 +63,12 @@ class ImageText(Task):
     new_head = False
     exports_onnx = True  # one file per tower (onnx_graphs)
     settings = ("data.image_column", "data.caption_template", "train.augment")
+    distill_refusal = (
+        "the dual encoder learns from image-caption contrast within each batch, not from a "
+        "per-row answer a teacher could give",
+        "train the smaller dual encoder directly: tunesmith train DATA --task image-text "
+        "--model mobilenet-v2+minilm-l6",
+    )
     search_freeze = ("image", "none")  # `tune`: this task's own freeze choices (see freeze())
     # `tune`: a CLIP checkpoint wants ~1e-5, new projections on an assembled pair ~5e-4
     search_learning_rates = (1e-5, 1e-3)

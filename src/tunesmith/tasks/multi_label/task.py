@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks.base import Task
+from tunesmith.tasks.base import DISTILL_SETTINGS, Task
 from tunesmith.tasks.multi_label import metrics as measure
 from tunesmith.tasks.multi_label import report
 from tunesmith.tasks.multi_label.data import prepare_examples
@@ -29,11 +29,16 @@ class MultiLabel(report.Reporting, Task):
     selection_metrics = ("f1_micro", "f1_macro")
     epoch_metrics = ("f1_micro", "f1_macro")
     peft_task_type = "SEQ_CLS"
-    settings = ("train.extend_vocab",)
+    settings = ("train.extend_vocab", *DISTILL_SETTINGS)
     onnx_logits = "per_input"  # the same logits; predict() applies sigmoid and the thresholds
 
     def prepare(self, table, source, columns, options=None):
         return prepare_examples(table, source, columns, options)
+
+    def distiller(self):
+        from tunesmith.tasks.multi_label.distillation import SigmoidDistiller
+
+        return SigmoidDistiller(student="minilm-l3")
 
     def label_names(self, examples):
         labels = sort_labels(x for labels in examples.frame["label"] for x in labels)

@@ -17,7 +17,7 @@ from tunesmith.data.conll import to_bio
 from tunesmith.data.readers import describe_row
 from tunesmith.data.words import split_words
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.base import DISTILL_SETTINGS, Examples, Task
 
 TOKEN_NAMES = ("tokens", "words", "token", "sentence", "text")
 TAG_NAMES = ("tags", "ner_tags", "labels", "label", "entities", "spans")
@@ -130,11 +130,21 @@ class TokenClassification(Task):
     peft_task_type = "TOKEN_CLS"
     label_noun = "entity types"
     onnx_logits = "per_token"
-    settings = ("train.class_weights", "train.extend_vocab", "train.subword_labels")
+    settings = (
+        "train.class_weights",
+        "train.extend_vocab",
+        "train.subword_labels",
+        *DISTILL_SETTINGS,
+    )
     # Measured on tweet NER (MiniLM-L6, 1,914 sentences): 3 epochs at 5e-5 reached test entity
     # F1 0.33; 5 epochs at 1e-4 reached 0.52. A fresh per-token head needs more and larger steps.
     default_epochs = 5
     learning_rate_scale = 2.0
+
+    def distiller(self):
+        from tunesmith.tasks.ner.distillation import TokenDistiller
+
+        return TokenDistiller(self, student="minilm-l3")
 
     def prepare(self, table, source, columns, options=None):
         words_col = _pick(table, columns.get("text"), TOKEN_NAMES, "--data.text_column", source)

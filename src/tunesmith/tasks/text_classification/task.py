@@ -8,7 +8,7 @@ from tunesmith.data.clean import clean_texts, merge_label_spellings, too_short
 from tunesmith.data.columns import detect_columns
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
-from tunesmith.tasks.base import Examples
+from tunesmith.tasks.base import DISTILL_SETTINGS, Examples
 from tunesmith.tasks.single_label import SingleLabelTask
 
 
@@ -20,14 +20,12 @@ class TextClassification(SingleLabelTask):
     pipeline_tag = "text-classification"
     peft_task_type = "SEQ_CLS"  # --lora: adapters plus a fully trained classifier head
     collects_feedback = True
-    distillable = True
-    settings = (
-        "train.class_weights",
-        "train.extend_vocab",
-        "train.teacher",
-        "train.distill_temperature",
-        "train.distill_alpha",
-    )
+    settings = ("train.class_weights", "train.extend_vocab", *DISTILL_SETTINGS)
+
+    def distiller(self):
+        from tunesmith.training.distillation import SoftmaxDistiller
+
+        return SoftmaxDistiller(student="minilm-l3")
 
     def class_weights(self, train_dataset, num_labels, mode):
         from tunesmith.training.trainer import balanced_weights
