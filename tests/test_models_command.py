@@ -3,7 +3,9 @@
 import json
 
 import pandas as pd
+import pytest
 from conftest import make_rows
+from test_task_contract import CASES
 
 from tunesmith.cli import main
 from tunesmith.models import advice
@@ -40,6 +42,23 @@ def test_probe_measures_and_recommends_within_budget(tiny_model_dir, tmp_path, m
     assert report["recommended"] == str(tiny_model_dir)
     tight = advice.recommend(report["results"], budget_minutes=1e-9)
     assert tight[0] == str(tiny_model_dir) and "none fits" in tight[1]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_probe_takes_a_training_step_for_every_task(name, request):
+    """`tunesmith models --task T` runs this probe per model (in its own process, as
+    test_probe_measures_and_recommends_within_budget checks): it asks the task for a batch and
+    takes the loss as training does (the embedding encoder has no loss of its own; image-text
+    needs images and captions)."""
+    from tunesmith.models.probe import probe
+
+    model = request.getfixturevalue(CASES[name][1])
+    result = probe(str(model), name, batch=4, length=16, steps=1)
+    assert result["seconds_per_step"] > 0 and result["trainable"] > 0
+
+
+def test_a_task_without_catalog_models_is_measured_on_its_default():
+    assert advice.candidates("image-text") == ["mobilenet-v2+minilm-l6"]
 
 
 def test_bad_budget_names_the_flag(capsys):

@@ -62,7 +62,15 @@ def candidates(task: str, chinese: bool = False) -> list[str]:
         multilingual = entry.languages != "en"
         return (multilingual != chinese, -float(entry.parameters.rstrip("M")))
 
-    return [e.name for e in sorted(found, key=rank)]
+    names = [e.name for e in sorted(found, key=rank)]
+    if names:
+        return names
+    # No catalog entry of its own (image-text's default pairs two catalog models): the task's
+    # default, so there is still a measurement.
+    from tunesmith import tasks
+
+    chosen = tasks.get(task)
+    return [(chosen.chinese_model() if chinese else None) or chosen.default_model]
 
 
 def measure(model: str, task: str, batch: int, length: int) -> dict:

@@ -26,18 +26,11 @@ def probe(model_name: str, task_name: str, batch: int, length: int, steps: int =
     if task.default_lora:
         from tunesmith.training.lora import apply_lora
 
-        model = apply_lora(model, TrainConfig(), task.peft_task_type)
+        model = apply_lora(model, TrainConfig(), task.lora_settings(model))
     model.train()
-    if task.input_kind == "image":
-        size = processor.size
-        inputs = {"pixel_values": torch.randn(batch, 3, size, size)}
-        inputs["labels"] = torch.randint(0, 2, (batch,))
-    else:
-        vocab = model.get_input_embeddings().weight.shape[0]
-        ids = torch.randint(5, min(vocab, 30000), (batch, length))
-        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-        labels = task.probe_labels(batch, length)
-        inputs["labels"] = ids.clone() if labels is None else labels
+    inputs = task.probe_batch(model, processor, batch, length)
+    loss_function = task.loss_function(None)  # as the Trainer computes it (no class weights)
+    labels = inputs.pop("labels") if loss_function else None
     precision = resolve_precision("auto")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5)
@@ -46,7 +39,8 @@ def probe(model_name: str, task_name: str, batch: int, length: int, steps: int =
     for _ in range(steps + 1):  # the first step warms up (allocations, kernels)
         started = time.perf_counter()
         with autocast:
-            loss = model(**inputs)["loss"]  # every task's model computes its loss from labels
+            outputs = model(**inputs)
+            loss = loss_function(outputs, labels) if loss_function else outputs["loss"]
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

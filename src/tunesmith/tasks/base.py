@@ -191,10 +191,26 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
         return CHINESE_MODEL if self.name in CATALOG[CHINESE_MODEL].tasks else None
 
     def probe_labels(self, batch: int, length: int):
-        """Random labels for a training-step probe (`tunesmith models`): one class per input."""
+        """Random labels for a training-step probe (`tunesmith models`): one class per input
+        (None: the input ids are the labels)."""
         import torch
 
         return torch.randint(0, 2, (batch,))
+
+    def probe_batch(self, model: Any, processor: Any, batch: int, length: int) -> dict:
+        """One random batch shaped as this task's collator makes them, `labels` included, for
+        the training-step probe (`tunesmith models`), which takes the loss as the Trainer does
+        (loss_function, else the model's own). Default: token ids with probe_labels()."""
+        import torch
+
+        vocab = model.get_input_embeddings().weight.shape[0]
+        ids = torch.randint(5, min(vocab, 30000), (batch, length))
+        labels = self.probe_labels(batch, length)
+        return {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "labels": ids.clone() if labels is None else labels,
+        }
 
     def class_weights(self, train_dataset, num_labels: int, mode: str):
         """Loss weights for imbalanced labels (a tensor), or None."""

@@ -96,6 +96,11 @@ class Embedding(Task):
 
         return PairCollator(processor.tokenizer)
 
+    def probe_batch(self, model, processor, batch, length):
+        from tunesmith.tasks.embedding.training import probe_pairs
+
+        return probe_pairs(batch, length, model.get_input_embeddings().weight.shape[0])
+
     def loss_function(self, class_weights):
         from tunesmith.tasks.embedding.training import ranking_loss
 

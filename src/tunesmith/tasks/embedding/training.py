@@ -101,3 +101,14 @@ def ranking_loss(outputs, labels: torch.Tensor, scale: float = SCALE) -> torch.T
     logits = scale * queries @ passages.t()
     logits = logits.masked_fill((same_text | same_query) & ~own, float("-inf"))
     return F.cross_entropy(logits, torch.arange(n, device=logits.device))
+
+
+def probe_pairs(batch: int, length: int, vocab: int) -> dict:
+    """A random batch as PairCollator makes it, for the training-step probe: `batch` queries,
+    then their passages, every text different."""
+    ids = torch.randint(5, min(vocab, 30000), (2 * batch, length))
+    rows = torch.arange(batch).repeat(2)
+    roles = torch.tensor([QUERY] * batch + [POSITIVE] * batch)
+    meta = torch.stack([torch.arange(2 * batch), roles, rows], dim=1)
+    mask = torch.ones_like(ids)
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.cat([meta, mask], dim=1)}

@@ -250,6 +250,15 @@ class ImageClassification(SingleLabelTask):
 
         return collate
 
+    def probe_batch(self, model, processor, batch, length):
+        import torch
+
+        size = processor.size
+        return {
+            "pixel_values": torch.randn(batch, 3, size, size),
+            "labels": torch.randint(0, 2, (batch,)),
+        }
+
     def class_weights(self, train_dataset, num_labels, mode):
         from tunesmith.training.trainer import balanced_weights
 

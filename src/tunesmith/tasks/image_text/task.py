@@ -279,6 +279,17 @@ class ImageText(Task):
     def collator(self, processor):
         return measure.PairCollator(processor.tokenizer)
 
+    def probe_batch(self, model, processor, batch, length):
+        """Images and one caption each, every caption different (labels: caption ids)."""
+        size = processor.size
+        ids = torch.randint(5, min(len(processor.tokenizer), 30000), (batch, length))
+        return {
+            "pixel_values": torch.randn(batch, 3, size, size),
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "labels": torch.arange(batch),
+        }
+
     def loss_function(self, class_weights):
         """The symmetric contrastive loss, for both model kinds; `labels` are caption ids."""
         from tunesmith.models.dual_encoder import batch_logits, contrastive_loss
