@@ -1,5 +1,6 @@
 """One contract test over every registered task: tiny random model, the whole path (prepare,
 train, save, load, predict, evaluate, one served request, ONNX export where the task offers
+it, a correction in the task's own shape through the service, then `retrain` learning from
 it). Registering a task without a case here fails `test_every_registered_task_has_a_case`,
 so a new task gets tested by the same path as the others."""
 
@@ -22,9 +23,12 @@ from conftest import (
     write_conll,
     write_images,
 )
+from fastapi.testclient import TestClient
 
 import tunesmith
 from tunesmith import tasks
+from tunesmith.cli import main
+from tunesmith.serving.app import create_app
 
 
 def text_rows(folder: Path) -> Path:
@@ -82,16 +86,58 @@ CASES = {
 }
 
 
+class image:  # noqa: N801  (read when the case runs: only image cases have the photos)
+    def __init__(self, folder: Path, name: str):
+        self.path = folder / name
+
+    def __str__(self) -> str:
+        return base64.b64encode(self.path.read_bytes()).decode()
+
+
+# task -> (a correction as a client sends it, what the pool must then hold)
+def corrections(folder: Path) -> dict:
+    return {
+        "text-classification": ({"input": "goal match stadium", "label": "sport"}, "stadium"),
+        "ner": (
+            {
+                "input": "grace visited oslo",
+                "label": [
+                    {"start": 0, "end": 5, "label": "PER"},
+                    {"start": 14, "end": 18, "type": "LOC"},
+                ],
+            },
+            '"B-PER"',
+        ),
+        "multi-label": (
+            {"input": "goal market software", "label": ["sport", "business"]},
+            '["business", "sport"]',
+        ),
+        "image-classification": (
+            {"input": image(folder, "photos/red/1.png"), "label": "green", "predicted": "red"},
+            '"label": "green"',
+        ),
+        "image-text": (
+            {"input": image(folder, "photos/blue/1.png"), "label": "navy"},
+            '"caption": "a photo of navy", "label": "navy"',  # captioned as in training
+        ),
+        "generation": (
+            {"input": "Topic of: goal win season", "label": "TOPIC=sport (a better answer)"},
+            "a better answer",
+        ),
+        "embedding": (
+            {"input": "who was in oslo", "label": "oslo news: heidi was seen there"},
+            "who was in oslo",
+        ),
+    }
+
+
 def test_every_registered_task_has_a_case():
     assert sorted(CASES) == sorted(tasks.names())
+    assert sorted(corrections(Path("."))) == sorted(tasks.names())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_the_whole_path_for_every_task(name, tmp_path, request):
-    from fastapi.testclient import TestClient
-
-    from tunesmith.serving.app import create_app
-
+def test_the_whole_path_for_every_task(name, tmp_path, request, capsys):
     build, fixture, sample = CASES[name]
     task = tasks.get(name)
     data = build(tmp_path)
@@ -132,3 +178,32 @@ def test_the_whole_path_for_every_task(name, tmp_path, request):
         assert gaps and all(gap < 1e-3 for gap in gaps.values())
         onnx = tunesmith.load(trained.path, backend="onnx")
         assert len(onnx.predict([given])) == 1
+
+    feedback_and_retrain(name, trained.path, tmp_path, given, capsys)
+
+
+def feedback_and_retrain(name, run: Path, folder: Path, given: str, capsys) -> None:
+    body, expected = corrections(folder)[name]
+    body = {k: str(v) if isinstance(v, image) else v for k, v in body.items()}
+    with TestClient(create_app(run)) as client:
+        assert client.get("/v1/model").json()["feedback_label"]
+        response = client.post("/v1/feedback", json=body)
+        assert response.status_code == 201, response.text
+        wrong = client.post("/v1/feedback", json=body | {"label": {"not": "an answer"}})
+        assert wrong.status_code == 422
+    capsys.readouterr()
+    assert main(["feedback", str(run)]) == 0
+    assert "1 correction(s)" in capsys.readouterr().out
+    assert main(["retrain", str(run), "--debug"]) == 0
+    state = json.loads((run / "versions.json").read_text())
+    v2 = state["versions"]["v2"]
+    assert "from feedback corrections" in " ".join(v2["notes"])
+    assert v2["compared_on"]["metric"] == tasks.get(name).promotion_metric
+    assert v2["compared_on"]["rows"] > 0
+    assert v2["decision"].startswith(("promoted", "kept, not promoted")), v2["decision"]
+    pool = (run / "retrain" / "v2_train.jsonl").read_text(encoding="utf-8")
+    assert expected in pool  # the correction is in what v2 trained on
+    if tasks.get(name).input_kind == "image":  # the pool holds its own images
+        names = {json.loads(line)["image"] for line in pool.splitlines()}
+        assert all((run / "retrain" / n).is_file() for n in names)
+    assert len(tunesmith.load(run / "versions" / "v2").predict([given])) == 1

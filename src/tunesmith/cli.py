@@ -409,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Merge new data (--add) and the service's corrections into the training "
         "data, train a new version, score it and the live version on the same frozen test set "
         "(the original test split plus a held-out tenth of the new data), and make it live only "
-        "if its macro-F1 gains at least --margin and no class loses more than --max-class-drop.",
+        "if the task's metric (macro-F1 for classification, entity F1 for NER, micro-F1 for "
+        "multi-label, R@1 for image-text, nDCG@10 for embeddings, perplexity for generation) "
+        "gains at least --margin and no class loses more than --max-class-drop.",
     )
     retrain.add_argument("run", metavar="RUN", help="run directory to grow")
     retrain.add_argument("--add", metavar="DATA", help="new labelled data (any training format)")
@@ -424,7 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="warm start from the live version, or from the base pretrained model (default: live)",
     )
     retrain.add_argument(
-        "--margin", type=float, default=0.0, help="macro-F1 gain needed to promote (default: 0)"
+        "--margin",
+        type=float,
+        default=0.0,
+        help="gain on the task's metric needed to promote (default: 0)",
     )
     retrain.add_argument(
         "--max-class-drop",

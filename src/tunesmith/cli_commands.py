@@ -212,8 +212,6 @@ def _generate(model, args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from collections import Counter
-
     from tunesmith.api import load
     from tunesmith.feedback.store import FeedbackStore, db_path
 
@@ -222,17 +220,16 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         return 0
     store = FeedbackStore(args.run)
     corrections = store.corrections()
-    logged = store.count("prediction")
+    logged, ratings = store.count("prediction"), store.count("rating")
     store.close()
-    labels = set(load(args.run).labels)
-    wrong = [c for c in corrections if c["predicted"] and c["predicted"] != c["label"]]
-    print(f"{len(corrections)} correction(s), {logged} logged prediction(s) in {db_path(args.run)}")
-    print(f"  the model was wrong on {len(wrong)} of the corrections that say what it answered")
-    for (was, right), n in Counter((c["predicted"], c["label"]) for c in wrong).most_common(10):
-        print(f"  {n:>4} x answered {was!r}, should be {right!r}")
-    new = sorted({c["label"] for c in corrections} - labels)
-    if new:
-        print(f"  new labels the model does not know: {', '.join(new)}")
+    model = load(args.run)
+    print(
+        f"{len(corrections)} correction(s), {ratings} rating(s) kept but not trained on, "
+        f"{logged} logged prediction(s) in {db_path(args.run)}"
+    )
+    rules = model.task.feedback
+    for line in rules.summary(corrections, model.labels) if rules else []:
+        print(f"  {line}")
     print("Retrain with them: tunesmith retrain RUN [--add new_data.csv]")
     return 0
 

@@ -72,7 +72,11 @@ def stratified_split(
             where=source,
             fix="add data, raise --data.val_size/--data.test_size, or supply "
             "--data.val_file/--data.test_file"
-            + (", or use a --data.group_column with more distinct values" if groups else ""),
+            + (
+                ", or use a --data.group_column with more distinct values"
+                if groups is not None
+                else ""
+            ),
         ) from None
     out["train"] = sorted(rest.tolist())
     return out

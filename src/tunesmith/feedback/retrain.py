@@ -1,18 +1,30 @@
 """Retrain on the grown dataset and promote the new version only when it is measurably better.
 
-The training pool is the original training rows, plus new data (all but a held-out tenth),
-plus the corrections collected by the service; a text already in the pool with another label
-takes the newer label (counted and reported). The frozen test set is the original test split
-plus the held-out slices of new data: no version ever trains on it, and the live and the new
-version are scored on exactly the same rows.
+Works for every task that has a `feedback` piece (tasks/feedback.py): the task says what a
+correction becomes and how its examples are written, so this module never looks inside one.
 
-The gate: the new version becomes live only if its macro-F1 beats the live one's by `margin`
-and no class loses more than `max_class_drop` F1; otherwise it is kept, not promoted, and the
-decision says why.
+The training pool is the original training rows, plus new data (all but a held-out tenth),
+plus the corrections collected by the service; an example already in the pool (by the task's
+key: the text, the image's bytes, the chat's prompt) with another answer takes the newer one
+(counted and reported). Validation and the frozen test set are the original splits plus
+held-out slices of new data: no version ever trains on them, and the live and the new version
+are scored on exactly the same rows.
+
+Pools live in RUN/retrain/ as JSON Lines the task's own `prepare` reads, images beside them in
+RUN/retrain/images/ (hard links where the file system allows), so every version's data is a
+self-contained folder the normal training path reads.
+
+The gate: the new version becomes live only if its score on the task's promotion metric beats
+the live one's by `margin` and no class loses more than `max_class_drop` F1 (where the task
+measures classes); otherwise it is kept, not promoted, and the decision says why.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,9 +34,12 @@ import yaml
 from tunesmith.console import info
 from tunesmith.errors import TunesmithError
 from tunesmith.feedback import versions
-from tunesmith.run_dir import write_atomic
+from tunesmith.run_dir import CONFIG, write_atomic
 
-POOL = "retrain"  # RUN/retrain/: the training pool and the frozen test set, as CSV
+POOL = "retrain"  # RUN/retrain/: the training pool, validation and the frozen test set
+SPLITS = ("train", "val", "test")
+# Data settings that name the original files or columns; the pool has its own.
+FILE_SETTINGS = ("path", "val_file", "test_file", "text_column", "label_column", "image_column")
 
 
 def retrain(
@@ -38,141 +53,253 @@ def retrain(
     seed: int = 42,
 ) -> dict:
     import tunesmith
-    from tunesmith.data.clean import clean_text
     from tunesmith.data.readers import read_table
-    from tunesmith.feedback.store import FeedbackStore, db_path
 
     root = Path(run_dir)
     live = tunesmith.load(root)
-    if not live.task.collects_feedback:
+    rules = live.task.feedback
+    if rules is None:
         raise TunesmithError(
-            f"retraining from feedback is not available for {live.task.name} runs yet",
+            f"{live.task.name} runs take no feedback, so they cannot be retrained from it",
             where=f"tunesmith retrain {root}",
             fix="train a new run with `tunesmith train` on the grown data",
         )
-    train, test = _pools(root, live)
-    notes = []
+    pool = Pool(root / POOL, live)
+    splits = pool.start()
+    batches, notes = [("the pool", splits["train"])], []
     if add:
         new = live.task.prepare(
             read_table(add, "--add", live.data_options), add, {}, live.data_options
-        ).frame[["input", "label"]]
-        held = new.sample(frac=0.1, random_state=seed) if len(new) >= 10 else new.iloc[:0]
-        test = pd.concat([test, held], ignore_index=True)
-        train, note = _merge(train, new.drop(held.index), f"new data ({add})")
-        notes += [note, f"Held out {len(held)} new row(s) for the frozen test set."]
-    if use_feedback and db_path(root).is_file():
-        store = FeedbackStore(root)
-        rows = [
-            {"input": clean_text(c["input"], live.data_options), "label": c["label"]}
-            for c in store.corrections()
-        ]
-        store.close()
-        if rows:
-            train, note = _merge(train, pd.DataFrame(rows), "feedback corrections")
-            notes.append(note)
-    leaked = train["input"].isin(set(test["input"]))
-    if leaked.any():
-        train = train[~leaked]
+        ).frame
+        share = 0.1 if len(new) >= 10 else 0.0
+        test = new.sample(frac=share, random_state=seed)
+        val = new.drop(test.index).sample(frac=share / 0.9, random_state=seed)
+        splits["test"] += pool.records(test)
+        splits["val"] += pool.records(val)
+        batches.append((f"new data ({add})", pool.records(new.drop(test.index).drop(val.index))))
         notes.append(
-            f"Dropped {int(leaked.sum())} training row(s) that are in the frozen test set."
+            f"Held out {len(test)} new row(s) for the frozen test set and {len(val)} for "
+            "validation."
         )
+    if use_feedback:
+        corrections, ratings = pool.feedback()
+        if corrections:
+            batches.append(("feedback corrections", corrections))
+        if ratings:
+            notes.append(f"{ratings} thumbs-down rating(s) kept in feedback.db, not trained on.")
+    train, merge_notes = pool.merge(batches)
+    splits["train"], dropped = pool.without(train, splits["val"] + splits["test"])
+    notes = merge_notes + notes
+    if dropped:
+        notes.append(f"Dropped {dropped} training row(s) that are in the validation or test set.")
     for note in notes:
         info(note)
     name = versions.next_name(root)
-    folder = root / POOL
-    folder.mkdir(exist_ok=True)
-    train_csv, test_csv = folder / f"{name}_train.csv", folder / f"{name}_test.csv"
-    _write(train, train_csv)
-    _write(test, test_csv)
-    _write(train, folder / "train.csv")  # the pool the next retrain grows from
-    _write(test, folder / "test.csv")
-    saved = yaml.safe_load((live.path / "run_config.yaml").read_text(encoding="utf-8"))
+    files = pool.save(name, splits)
+    saved = yaml.safe_load((live.path / CONFIG).read_text(encoding="utf-8"))
+    if start == "live" and not (live.path / "config.json").is_file():
+        info("The live version holds LoRA adapters only: training starts from its base model.")
+        start = "base"
     model = str(live.path) if start == "live" else live.manifest["base_model"]
     info(
         f"Training {name} from {'the live version' if start == 'live' else model} on "
-        f"{len(train)} rows; frozen test set: {len(test)} rows."
+        f"{len(splits['train'])} rows; frozen test set: {len(splits['test'])} rows."
     )
+    data = {k: v for k, v in (saved.get("data") or {}).items() if k not in FILE_SETTINGS}
     new_model = tunesmith.train(
-        train_csv,
+        files["train"],
+        task=live.task.name,
         model=model,
         out=str(root / "versions" / name),
         overwrite=True,
-        data={"text_column": "text", "label_column": "label", "test_file": str(test_csv)},
+        data=data | {f"{s}_file": str(files[s]) for s in ("val", "test")} | {"leakage": "drop"},
         train={k: saved["train"][k] for k in ("epochs", "batch_size", "max_length", "seed")},
     )
-    return _gate(root, name, live, new_model, test_csv, margin, max_class_drop, notes)
+    return _gate(root, name, live, new_model, files["test"], margin, max_class_drop, notes)
 
 
-def _pools(root: Path, live) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The accumulated pools, or on the first retrain the original run's train+val and test."""
-    from tunesmith.export.onnx import test_examples
+class Pool:
+    """RUN/retrain/: the records retrain trains and tests on, and the images they name."""
 
-    folder = root / POOL
-    if (folder / "train.csv").is_file():
-        read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False).rename(  # noqa: E731
-            columns={"text": "input"}
+    def __init__(self, folder: Path, live):
+        self.folder, self.live, self.task = folder, live, live.task
+        self.rules = live.task.feedback
+        self.images = folder / "images"
+
+    def keep_file(self, path: str) -> str:
+        """A copy of an example's file in the pool (by content, so each is kept once), as the
+        path the pool's records write: relative to the pool folder."""
+        source = Path(path)
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:32]
+        target = self.images / f"{digest}{source.suffix.lower()}"
+        if not target.is_file():
+            self.images.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)  # no copy on the same disk
+            except OSError:
+                shutil.copyfile(source, target)
+        return target.relative_to(self.folder).as_posix()
+
+    def records(self, frame: pd.DataFrame) -> list[dict]:
+        return [self.rules.pool_record(row, self.keep_file) for row in frame.to_dict("records")]
+
+    def start(self) -> dict[str, list[dict]]:
+        """The accumulated train/val/test pools, or on the first retrain the original run's
+        splits. Validation is fixed too, so a class that only corrections know can train."""
+        if (self.folder / "train.jsonl").is_file():
+            return {split: self.read(f"{split}.jsonl") for split in SPLITS}
+        return {split: self.records(ex.frame) for split, ex in run_splits(self.live).items()}
+
+    def read(self, name: str) -> list[dict]:
+        text = (self.folder / name).read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def feedback(self) -> tuple[list[dict], int]:
+        """Stored corrections as records, and how many ratings are kept but not trained on."""
+        from tunesmith.feedback.store import FeedbackStore, db_path
+
+        root = self.folder.parent
+        if not db_path(root).is_file():
+            return [], 0
+        store = FeedbackStore(root)
+        corrections, ratings = store.corrections(), store.count("rating")
+        store.close()
+        records = []
+        for c in corrections:
+            given = c["input"]
+            if self.task.input_kind == "image":  # stored under the run: feedback/images/...
+                given = str(root / given)
+            records.append(self.rules.record(given, c["label"], self.live, self.keep_file))
+        return records, ratings
+
+    def prepared(self, records: list[dict], name: str):
+        """`records` as the task reads them from a pool file (cleaning included)."""
+        from tunesmith.data.readers import read_table
+
+        path = self.folder / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_records(path, records)
+        try:
+            table = read_table(path, "--data.path", self.live.data_options)
+            return self.task.prepare(table, str(path), {}, self.live.data_options)
+        finally:
+            path.unlink()
+
+    def merge(self, batches: list[tuple[str, list[dict]]]) -> tuple[list[dict], list[str]]:
+        """The batches' records in order; a record whose key an earlier batch has replaces
+        those (the newer answer wins). Duplicates within one batch are all kept (a prompt may
+        have several good answers)."""
+        origins = [i for i, (_, records) in enumerate(batches) for _ in records]
+        examples = self.prepared([r for _, records in batches for r in records], ".merge.jsonl")
+        frame = examples.frame
+        keys = self.rules.keys(frame)
+        kept: dict[str, list[tuple[int, dict]]] = {}
+        counts = [{"added": 0, "known": 0, "replaced": 0} for _ in batches]
+        for key, row in zip(keys, frame.to_dict("records"), strict=True):
+            origin, record = origins[int(row["row"])], self.rules.pool_record(row, self.keep_file)
+            earlier = [r for o, r in kept.get(key, []) if o < origin]
+            if earlier:
+                same = all(r == record for r in earlier)
+                counts[origin]["known" if same else "replaced"] += 1
+                kept[key] = [(o, r) for o, r in kept[key] if o == origin]
+            else:
+                counts[origin]["added"] += 1
+            kept.setdefault(key, []).append((origin, record))
+        notes = [
+            f"Added {c['added']} row(s) from {name}; {c['known']} already known; "
+            f"{c['replaced']} gave an example a new answer (the newer answer wins)."
+            for (name, _), c in list(zip(batches, counts, strict=True))[1:]
+        ]
+        dropped = len(origins) - len(frame)
+        if dropped:
+            notes.append(f"{dropped} row(s) were dropped on reading: {' '.join(examples.notes)}")
+        return [record for group in kept.values() for _, record in group], notes
+
+    def without(self, train: list[dict], held: list[dict]) -> tuple[list[dict], int]:
+        """Training records whose example is in `held` (validation, test), removed."""
+        test_keys = set(self.rules.keys(self.prepared(held, ".held.jsonl").frame))
+        frame = self.prepared(train, ".train.jsonl").frame
+        keys = self.rules.keys(frame)
+        keep = [
+            self.rules.pool_record(row, self.keep_file)
+            for row, key in zip(frame.to_dict("records"), keys, strict=True)
+            if key not in test_keys
+        ]
+        return keep, len(train) - len(keep)
+
+    def save(self, name: str, splits: dict[str, list[dict]]) -> dict[str, Path]:
+        """This version's pool files, and the pool the next retrain grows from."""
+        paths = {split: self.folder / f"{name}_{split}.jsonl" for split in SPLITS}
+        for split, records in splits.items():
+            write_records(paths[split], records)
+            write_records(self.folder / f"{split}.jsonl", records)
+        return paths
+
+
+def write_records(path: Path, records: list[dict]) -> None:
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def run_splits(model) -> dict:
+    """A finished run's train/val/test examples, read again from its data as training split it
+    (the rows in splits.json)."""
+    from tunesmith.api import resolve_config
+    from tunesmith.data.inspection import read_examples
+
+    saved = yaml.safe_load((model.path / CONFIG).read_text(encoding="utf-8"))
+    cfg = resolve_config(config=saved)
+    _, _, main, given = read_examples(cfg)
+    rows = json.loads((model.path / "splits.json").read_text(encoding="utf-8"))
+    out = {}
+    for split in ("train", "val", "test"):
+        examples = given.get(split, main)
+        keep = examples.frame["row"].isin(set(rows[split]))
+        out[split] = examples.subset(list(keep[keep].index))
+    return out
+
+
+def _metric(metrics: dict, path: str) -> float:
+    for part in path.split("."):
+        metrics = metrics[part]
+    return float(metrics)
+
+
+def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes) -> dict:
+    """Score the live and the new version on the same rows of the frozen test set, compare,
+    promote or keep."""
+    from tunesmith.data.readers import read_table
+
+    task = live.task
+    table = read_table(test_file, "--data.test_file", live.data_options)
+    examples = task.prepare(table, str(test_file), {}, live.data_options)
+    scorable = [i for i in range(len(examples)) if _knows(live, examples.subset([i]))]
+    if len(scorable) < len(examples):  # the live model cannot be scored on classes it never saw
+        notes.append(
+            f"{len(examples) - len(scorable)} test row(s) have labels the live version lacks; "
+            "both versions are compared on the other rows."
         )
-        return read(folder / "train.csv"), read(folder / "test.csv")
-    first = live  # before the first retrain the live version is the original run
-    test = test_examples(first).frame[["input", "label"]]
-    splits = (first.path / "splits.json").read_text(encoding="utf-8")
-    import json
-
-    rows = set(json.loads(splits)["train"]) | set(json.loads(splits)["val"])
-    options = first.data_options
-    from tunesmith.data.readers import read_splits
-
-    table = read_splits(options.path, "--data.path", options)["train"]
-    examples = first.task.prepare(table, options.path, first.manifest["columns"], options)
-    train = examples.frame[examples.frame["row"].isin(rows)][["input", "label"]]
-    return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def _merge(pool: pd.DataFrame, new: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
-    """Add `new` rows; a text already in the pool takes the newer label."""
-    known = dict(zip(pool["input"], pool["label"], strict=True))
-    same = sum(known.get(t) == label for t, label in zip(new["input"], new["label"], strict=True))
-    changed = sum(
-        t in known and known[t] != label
-        for t, label in zip(new["input"], new["label"], strict=True)
-    )
-    merged = pd.concat([pool, new], ignore_index=True).drop_duplicates("input", keep="last")
-    note = (
-        f"Added {len(new) - same - changed} row(s) from {what}; {same} already known; "
-        f"{changed} relabelled an existing text (the newer label wins)."
-    )
-    return merged.reset_index(drop=True), note
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, frame.rename(columns={"input": "text"}).to_csv(index=False))
-
-
-def _gate(root, name, live, new_model, test_csv, margin, max_class_drop, notes) -> dict:
-    """Score the live version on the same frozen test set, compare, promote or keep."""
-    new_metrics = new_model.metrics["test"]
-    table = pd.read_csv(test_csv, dtype=str, keep_default_na=False)
-    known = table["label"].isin(set(live.labels))
-    if not known.all():  # the live model cannot be scored on classes it never saw
-        table = table[known]
-        notes.append(f"{int((~known).sum())} test row(s) have classes the live version lacks.")
-        write_atomic(test_csv.with_name(f"{name}_test_live.csv"), table.to_csv(index=False))
-        test_csv = test_csv.with_name(f"{name}_test_live.csv")
-    live_metrics = live.evaluate(test_csv, "text", "label")
+        examples = examples.subset(scorable)
+    scores = {}
+    for which, version in (("live", live), ("new", new_model)):
+        metrics, _ = version.task.test(
+            version.model, version.processor, examples, version.labels, version.max_length, 64
+        )
+        scores[which] = metrics
+    metric, higher = task.promotion_metric, task.promotion_higher
+    old, new = _metric(scores["live"], metric), _metric(scores["new"], metric)
+    gain = (new - old) if higher else (old - new)
     per_class = {
-        label: {
-            "live": live_metrics["per_class"][label]["f1"],
-            "new": new_metrics["per_class"].get(label, {}).get("f1", 0.0),
-        }
-        for label in live.labels
+        label: {"live": f1["f1"], "new": scores["new"]["per_class"].get(label, {}).get("f1", 0.0)}
+        for label, f1 in scores["live"].get("per_class", {}).items()
+        if isinstance(f1, dict) and "f1" in f1
     }
-    gain = new_metrics["f1_macro"] - live_metrics["f1_macro"]
-    worst = min(per_class.items(), key=lambda kv: kv[1]["new"] - kv[1]["live"])
-    drop = worst[1]["live"] - worst[1]["new"]
+    worst = min(per_class.items(), key=lambda kv: kv[1]["new"] - kv[1]["live"], default=None)
+    drop = worst[1]["live"] - worst[1]["new"] if worst else 0.0
+    versus = f"{metric} {new:.4f} vs live {old:.4f}"
     if gain < margin:
+        better = "higher" if higher else "lower"
         decision = (
-            f"kept, not promoted: macro-F1 {new_metrics['f1_macro']:.4f} vs live "
-            f"{live_metrics['f1_macro']:.4f} ({gain:+.4f}; the gate needs {margin:+.4f})"
+            f"kept, not promoted: {versus} ({gain:+.4f} {better}; the gate needs {margin:+.4f})"
         )
     elif drop > max_class_drop:
         decision = (
@@ -180,18 +307,17 @@ def _gate(root, name, live, new_model, test_csv, margin, max_class_drop, notes) 
             f"allows {max_class_drop:.4f})"
         )
     else:
-        decision = (
-            f"promoted: macro-F1 {new_metrics['f1_macro']:.4f} vs live "
-            f"{live_metrics['f1_macro']:.4f} ({gain:+.4f}); no class lost more than "
-            f"{max_class_drop:.4f}"
-        )
+        decision = f"promoted: {versus} ({gain:+.4f} better)"
+        if per_class:
+            decision += f"; no class lost more than {max_class_drop:.4f}"
     promoted = decision.startswith("promoted")
     state = versions.read(root)
     state["versions"][name] = {
         "path": f"versions/{name}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "test": new_model.task.headline(new_metrics),
-        "live_on_same_test": live.task.headline(live_metrics),
+        "test": new_model.task.headline(new_model.metrics["test"]),
+        "compared_on": {"rows": len(examples), "metric": metric, "live": old, "new": new},
+        "live_on_same_test": task.headline(scores["live"]),
         "compared_with": state["live"],
         "per_class_f1": per_class,
         "decision": decision,
@@ -204,11 +330,24 @@ def _gate(root, name, live, new_model, test_csv, margin, max_class_drop, notes) 
     return state["versions"][name] | {"name": name, "promoted": promoted}
 
 
+def _knows(model, example) -> bool:
+    try:
+        model.task.check_labels(example, model.labels)
+    except TunesmithError:
+        return False
+    return True
+
+
 def format_comparison(name: str, entry: dict) -> str:
-    lines = [
-        f"{name} against {entry['compared_with']} on the same frozen test set:",
-        f"  {'class':<16} {'live F1':>8} {'new F1':>8} {'change':>8}",
-    ]
+    compared = entry.get("compared_on", {})
+    lines = [f"{name} against {entry['compared_with']} on the same frozen test set:"]
+    if compared:
+        lines.append(
+            f"  {compared['metric']}: live {compared['live']:.4f}, new {compared['new']:.4f} "
+            f"({compared['rows']} rows)"
+        )
+    if entry["per_class_f1"]:
+        lines.append(f"  {'class':<16} {'live F1':>8} {'new F1':>8} {'change':>8}")
     for label, f1 in entry["per_class_f1"].items():
         lines.append(
             f"  {label:<16} {f1['live']:>8.4f} {f1['new']:>8.4f} {f1['new'] - f1['live']:>+8.4f}"

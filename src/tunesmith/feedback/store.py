@@ -12,18 +12,14 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-# A label becomes a class name at `tunesmith retrain`; the service refuses longer ones (and
-# `predicted`, which is a label too), so a client cannot grow the database with them.
-MAX_LABEL_CHARS = 200
-
 SCHEMA = """CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time TEXT NOT NULL,
-    kind TEXT NOT NULL,          -- correction | prediction
+    kind TEXT NOT NULL,          -- correction | rating (not trained on) | prediction
     version TEXT NOT NULL,       -- the model version that answered
-    input TEXT NOT NULL,
+    input TEXT NOT NULL,         -- a text, a chat as JSON, or an image under feedback/images/
     predicted TEXT,              -- the model's answer
-    label TEXT                   -- the corrected label (corrections only)
+    label TEXT                   -- the right answer (JSON where it is structured)
 )"""
 
 

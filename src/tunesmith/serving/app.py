@@ -4,6 +4,7 @@ micro-batched onto one inference thread, bounded inputs, optional API key, a web
     POST /v1/predict          {"inputs": ["text", ...]}  or  {"images": ["<base64>", ...]}
     POST /v1/predict/upload   multipart image files (image tasks)
     POST /v1/embeddings       {"input": "text" | ["text", ...]}, OpenAI's shape (embedding tasks)
+    POST /v1/feedback         {"input": ..., "label": the right answer}, kept for `retrain`
     GET  /v1/model            task, labels, test metrics, version
     GET  /health              liveness, batches run
     GET  /                    a page to try the model;  /docs  the OpenAPI docs
@@ -24,9 +25,8 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-from tunesmith.feedback.store import MAX_LABEL_CHARS
 from tunesmith.serving.batching import MicroBatcher
 from tunesmith.serving.guard import Guard, Inflight
 
@@ -40,6 +40,7 @@ class Limits:
     max_text_chars: int = 20_000
     max_image_bytes: int = 8 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_feedback_image_bytes: int = 1024**3  # all images kept with corrections, together
 
 
 class PredictRequest(BaseModel):
@@ -50,12 +51,6 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     outputs: list[dict[str, Any]] = Field(description="one answer per input, in input order")
     model: str = Field(description="the run that answered (its creation time)")
-
-
-# Stripped before the length check, so a label of spaces is refused rather than stored empty.
-Label = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LABEL_CHARS)
-]
 
 
 class EmbeddingsRequest(BaseModel):
@@ -69,9 +64,22 @@ class EmbeddingsRequest(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    input: str = Field(description="the text the model answered")
-    label: Label = Field(description=f"the right label (at most {MAX_LABEL_CHARS} characters)")
-    predicted: Label | None = Field(None, description="what the model answered, if known")
+    """A correction; what `label` holds depends on the task (GET /v1/model: feedback_label)."""
+
+    input: str | list[dict[str, str]] = Field(
+        description="what the model answered: a text, a base64 image (image tasks), or a "
+        "prompt or chat of {role, content} messages (generation)"
+    )
+    label: str | list[str] | list[dict[str, Any]] | None = Field(
+        None,
+        description="the right answer: a label; a list of labels (multi-label); entity spans "
+        '[{"start", "end", "label"}] (NER); a caption (image-text); a better answer '
+        "(generation); the right passage (embedding)",
+    )
+    predicted: Any = Field(None, description="what the model answered, if known")
+    rating: Literal["up", "down"] | None = Field(
+        None, description="generation: a thumbs up or down on `predicted`, instead of a label"
+    )
 
 
 class ModelInfo(BaseModel):
@@ -83,6 +91,7 @@ class ModelInfo(BaseModel):
     tunesmith_version: str
     input_kind: str
     backend: str
+    feedback_label: str | None = Field(description="what /v1/feedback takes as `label`")
 
 
 def create_app(
@@ -111,10 +120,11 @@ def create_app(
 
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunesmith-feedback")
     store: dict[str, FeedbackStore] = {}  # opened on first use, by the writer thread
+    root = Path(getattr(model, "root", run_dir))  # the run, not its live version's folder
 
     def write(kind: str, text: str, predicted: str | None, label: str | None) -> int:
         if "db" not in store:
-            store["db"] = FeedbackStore(getattr(model, "root", run_dir))
+            store["db"] = FeedbackStore(root)
         return store["db"].add(kind, manifest.get("created", "unknown"), text, predicted, label)
 
     @asynccontextmanager
@@ -161,6 +171,7 @@ def create_app(
             tunesmith_version=manifest.get("tunesmith_version", "unknown"),
             input_kind=model.task.input_kind,
             backend=model.backend,
+            feedback_label=model.task.feedback and model.task.feedback.label_help,
         )
 
     def count_ok(n: int) -> None:
@@ -184,18 +195,45 @@ def create_app(
 
     @app.post("/v1/feedback", status_code=201)
     async def feedback(body: FeedbackRequest) -> dict:
-        """A correction: the right label for a text. Stored for `tunesmith retrain`."""
-        if not model.task.collects_feedback:
-            raise HTTPException(422, "feedback is collected for text classification models")
-        if len(body.input) > limits.max_text_chars:
-            raise HTTPException(413, f"input has over {limits.max_text_chars} characters")
-        check_unicode(body.input, "input")  # pydantic refuses it in the constrained labels
+        """A correction: the right answer for an input. Stored for `tunesmith retrain`."""
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        record = await loop.run_in_executor(
-            writer, write, "correction", body.input, body.predicted, body.label
-        )
+        rules = model.task.feedback
+        if rules is None:
+            raise HTTPException(422, f"{manifest['task']} models take no feedback")
+        if model.task.input_kind == "image":
+            if not isinstance(body.input, str):
+                raise HTTPException(422, "input must be the image, base64-encoded")
+            given = decode_image(body.input, "input", limits)
+        else:
+            given = body.input
+            text = given if isinstance(given, str) else json.dumps(given, ensure_ascii=False)
+            if len(text) > limits.max_text_chars:
+                raise HTTPException(413, f"input has over {limits.max_text_chars} characters")
+            check_unicode(text, "input")  # a lone surrogate: no tokenizer or database takes it
+        try:
+            correction = rules.check(given, body.label, body.predicted, body.rating)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        for where in ("label", "predicted"):
+            check_unicode(getattr(correction, where) or "", where)
+
+        def save() -> int:
+            if model.task.input_kind == "image":
+                from tunesmith.feedback.images import store_image
+
+                stored = store_image(root, given, limits.max_feedback_image_bytes)
+            else:
+                stored = text
+            kind = "correction" if correction.trains else "rating"
+            return write(kind, stored, correction.predicted, correction.label)
+
+        from tunesmith.feedback.images import StorageFull
+
+        try:
+            record = await asyncio.get_running_loop().run_in_executor(writer, save)
+        except StorageFull as exc:
+            raise HTTPException(507, str(exc)) from None
         return {"id": record}
 
     @app.post("/v1/predict", response_model=PredictResponse)
@@ -204,7 +242,9 @@ def create_app(
             if body.inputs is not None or body.images is None:
                 raise HTTPException(422, 'this model takes images: {"images": ["<base64>"]}')
             count_ok(len(body.images))
-            return await answer([decode_image(b, i, limits) for i, b in enumerate(body.images)])
+            return await answer(
+                [decode_image(b, f"images[{i}]", limits) for i, b in enumerate(body.images)]
+            )
         if body.images is not None or body.inputs is None:
             raise HTTPException(422, 'this model takes texts: {"inputs": ["some text"]}')
         count_ok(len(body.inputs))
@@ -284,14 +324,14 @@ def check_unicode(text: str, where: str) -> None:
         ) from None
 
 
-def decode_image(text: str, index: int, limits: Limits):
+def decode_image(text: str, where: str, limits: Limits):
     if "," in text[:100] and text.startswith("data:"):  # a data URL from a browser
         text = text.split(",", 1)[1]
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise HTTPException(422, f"images[{index}] is not valid base64") from None
-    return open_image(data, f"images[{index}]", limits)
+        raise HTTPException(422, f"{where} is not valid base64") from None
+    return open_image(data, where, limits)
 
 
 def open_image(data: bytes, where: str, limits: Limits):

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from tunesmith.config import DataConfig, TrainConfig
+from tunesmith.tasks.feedback import Feedback
 
 
 @dataclass
@@ -57,7 +58,11 @@ class Task(ABC):
     label_noun: str = "labels"  # what the labels are called in messages ("entity types")
     onnx_logits: str | None = None  # ONNX export: "per_input" or "per_token" logits; None: no
     takes_prompts: bool = False  # predict --prompt / predict --input of prompts and chats
-    collects_feedback: bool = False  # POST /v1/feedback corrections and `tunesmith retrain`
+    # POST /v1/feedback and `tunesmith retrain`: what a correction is (tasks/feedback.py)
+    feedback: Feedback | None = None
+    # retrain's promotion gate compares live and new on this test metric ("a.b": nested)
+    promotion_metric: str = "f1_macro"
+    promotion_higher: bool = True  # False: lower is better (perplexity)
     search_learning_rates: tuple[float, float] = (1e-5, 3e-4)  # `tune`: full fine-tuning range
     search_freeze: tuple[str, ...] = ("none", "embeddings")  # `tune`: --train.freeze choices
     # The task-specific settings this task reads ("train.augment"); set for a task that does not

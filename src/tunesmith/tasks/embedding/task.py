@@ -8,12 +8,15 @@ from pathlib import Path
 
 from tunesmith.tasks.base import Task
 from tunesmith.tasks.embedding import data
+from tunesmith.tasks.embedding.feedback import PassageFeedback
 
 ST_CONFIG = "config_sentence_transformers.json"  # model.ST_CONFIG, without importing torch
 
 
 class Embedding(Task):
     name = "embedding"
+    feedback = PassageFeedback()
+    promotion_metric = "nDCG@10"
     default_model = "minilm-l6"  # all-MiniLM-L6-v2, a sentence-transformers model
     input_kind = "text"
     pipeline_tag = "sentence-similarity"

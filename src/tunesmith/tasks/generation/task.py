@@ -18,6 +18,7 @@ from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.generation import encoding as lm
+from tunesmith.tasks.generation.feedback import AnswerFeedback
 
 SAMPLES = 5  # held-out prompts whose answers the report shows, before and after
 SAMPLE_TOKENS = 64
@@ -25,6 +26,9 @@ SAMPLE_TOKENS = 64
 
 class CausalLM(Task):
     name = "generation"
+    feedback = AnswerFeedback()
+    promotion_metric = "perplexity"
+    promotion_higher = False
     default_model = "smollm2-135m"
     input_kind = "text"
     pipeline_tag = "text-generation"

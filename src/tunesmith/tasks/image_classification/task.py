@@ -18,6 +18,7 @@ from tunesmith.data.images import IMAGE_SUFFIXES, scan_images
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples
+from tunesmith.tasks.feedback import Feedback
 from tunesmith.tasks.single_label import SingleLabelTask
 
 IMAGE_NAMES = ("image", "images", "img", "path", "filepath", "file_path", "file", "filename")
@@ -60,6 +61,7 @@ def describe_image(table: pd.DataFrame, column: str, source: str) -> Callable[[i
 
 class ImageClassification(SingleLabelTask):
     name = "image-classification"
+    feedback = Feedback(input_column="image")
     default_model = "mobilenet-v2"
     input_kind = "image"
     pipeline_tag = "image-classification"

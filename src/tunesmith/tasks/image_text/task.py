@@ -21,6 +21,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.image_classification import describe_image, image_column, image_paths
 from tunesmith.tasks.image_text import metrics as measure
+from tunesmith.tasks.image_text.feedback import CaptionFeedback
 
 CAPTION_NAMES = ("caption", "captions", "description", "alt", "alt_text", *TEXT_NAMES, "描述")
 
@@ -53,6 +54,8 @@ class ImageTextProcessor:
 
 class ImageText(Task):
     name = "image-text"
+    feedback = CaptionFeedback()
+    promotion_metric = "image_to_text.R@1"
     default_model = "mobilenet-v2+minilm-l6"
     input_kind = "image"
     pipeline_tag = "zero-shot-image-classification"

@@ -14,6 +14,7 @@ from tunesmith.tasks.base import DISTILL_SETTINGS, Task
 from tunesmith.tasks.multi_label import metrics as measure
 from tunesmith.tasks.multi_label import report
 from tunesmith.tasks.multi_label.data import prepare_examples
+from tunesmith.tasks.multi_label.feedback import LabelSetFeedback
 from tunesmith.tasks.single_label import sort_labels
 
 THRESHOLDS = "thresholds.json"  # in the run directory: {label: threshold}
@@ -21,6 +22,8 @@ THRESHOLDS = "thresholds.json"  # in the run directory: {label: threshold}
 
 class MultiLabel(report.Reporting, Task):
     name = "multi-label"
+    feedback = LabelSetFeedback()
+    promotion_metric = "f1_micro"
     default_model = "minilm-l6"
     input_kind = "text"
     cleans_inputs = True

@@ -18,6 +18,7 @@ from tunesmith.data.readers import describe_row
 from tunesmith.data.words import split_words
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples, Task
+from tunesmith.tasks.ner.feedback import SpanFeedback
 
 TOKEN_NAMES = ("tokens", "words", "token", "sentence", "text")
 TAG_NAMES = ("tags", "ner_tags", "labels", "label", "entities", "spans")
@@ -121,6 +122,8 @@ def first_pieces(word_ids: list, input_ids: list[int], space: int | None) -> dic
 
 class TokenClassification(Task):
     name = "ner"
+    feedback = SpanFeedback()
+    promotion_metric = "f1"  # entity F1 (micro)
     default_model = "minilm-l6"
     input_kind = "text"
     pipeline_tag = "token-classification"

@@ -9,6 +9,7 @@ from tunesmith.data.columns import detect_columns
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples
+from tunesmith.tasks.feedback import Feedback
 from tunesmith.tasks.single_label import SingleLabelTask
 
 
@@ -19,7 +20,7 @@ class TextClassification(SingleLabelTask):
     cleans_inputs = True
     pipeline_tag = "text-classification"
     peft_task_type = "SEQ_CLS"  # --lora: adapters plus a fully trained classifier head
-    collects_feedback = True
+    feedback = Feedback()
     settings = ("train.class_weights", "train.extend_vocab", *DISTILL_SETTINGS)
 
     def distiller(self):
