@@ -92,3 +92,19 @@ def test_reviewed_label_studio_export_reads_back_as_training_data(planted, tmp_p
     table = read_table(review)
     assert len(table) == len(tasks)
     assert table["label"].tolist() == [t["data"]["suggested_label"] for t in tasks]
+
+
+def test_doctor_counts_each_label_of_multi_label_rows(tmp_path, capsys):
+    """Label sets: rows per label, and the rows with none (a valid answer, shown apart)."""
+    rows = [("goal match", "sport"), ("shares chip", "business;tech"), ("the year", "")]
+    rows += [("market app", "tech;business"), ("team data", "sport;tech")]
+    path = tmp_path / "sets.csv"
+    pd.DataFrame(rows, columns=["text", "labels"]).to_csv(path, index=False)
+    args = ["inspect", str(path), "--task", "multi-label", "--report", str(tmp_path / "r")]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"] == {"tech": 3, "business": 2, "sport": 2}
+    assert report["rows_without_label"] == 1
+    assert main(args) == 0
+    shown = capsys.readouterr().out
+    assert "labels (3): tech 3, business 2, sport 2" in shown and "rows with no label: 1" in shown

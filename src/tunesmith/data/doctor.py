@@ -49,9 +49,8 @@ def diagnose(
     report["notes"] = list(examples.notes)
     if labelled:
         report |= _balance(frame["label"], examples, findings, held_out)
-    elif "label" in frame:  # NER tag sequences
-        counts = pd.Series([t[2:] for tags in frame["label"] for t in tags if t.startswith("B-")])
-        report["labels"] = {str(k): int(v) for k, v in counts.value_counts().items()}
+    elif "label" in frame:  # tag sequences, label sets: the task counts them
+        report |= task.label_counts(examples)
     report["duplicates"], report["conflicting_duplicates"] = _duplicates(examples, keys, findings)
     if text:
         _near_duplicates(examples, keys, findings, seed)

@@ -24,6 +24,8 @@ def format_text(report: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in list(labels.items())[:15])
         + (" ..." if len(labels) > 15 else ""),
     ]
+    if "rows_without_label" in report:  # multi-label: an empty set is a valid answer
+        lines.append(f"  rows with no label: {report['rows_without_label']}")
     if report.get("held_out"):
         given = report["held_out"].items()
         lines.append("  your own splits: " + ", ".join(f"{k} {v} rows" for k, v in given))

@@ -195,6 +195,12 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
 
         return CHINESE_MODEL if self.name in CATALOG[CHINESE_MODEL].tasks else None
 
+    def label_counts(self, examples: Examples) -> dict:
+        """What the data doctor reports per label where a row's label is not one string (one
+        string per row it counts and checks for balance itself): {"labels": {label: rows}}
+        plus any other counts worth showing, by name. Default: nothing."""
+        return {}
+
     def probe_labels(self, batch: int, length: int):
         """Random labels for a training-step probe (`tunesmith models`): one class per input
         (None: the input ids are the labels)."""

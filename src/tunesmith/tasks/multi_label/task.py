@@ -53,6 +53,18 @@ class MultiLabel(report.Reporting, Task):
             )
         return labels
 
+    def label_counts(self, examples):
+        """Rows per label, most frequent first (ties by name), and the rows with none, for the
+        data doctor."""
+        from collections import Counter
+
+        sets = examples.frame["label"]
+        counts = Counter(x for row in sets for x in row)
+        return {
+            "labels": {k: v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))},
+            "rows_without_label": int((sets.map(len) == 0).sum()),
+        }
+
     def stratify_key(self, examples):
         """Multi-hot rows: data/split.py splits them by iterative stratification."""
         return measure.multi_hot(examples.frame["label"], self.label_names(examples))

@@ -304,6 +304,14 @@ class TokenClassification(Task):
 
         return compute
 
+    def label_counts(self, examples):
+        """Entities per type (B- tags), for the data doctor."""
+        import pandas as pd
+
+        tags = examples.frame["label"]
+        counts = pd.Series([t[2:] for row in tags for t in row if t.startswith("B-")])
+        return {"labels": {str(k): int(v) for k, v in counts.value_counts().items()}}
+
     def probe_labels(self, batch, length):
         import torch
 
