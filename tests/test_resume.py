@@ -74,3 +74,25 @@ def test_finished_run_is_not_overwritten_without_asking(
         ).path
         == out
     )
+
+
+def test_checkpoints_of_renamed_weights_load_whole(tiny_vit_dir, tiny_model_dir, tmp_path):
+    """transformers 5 saves ViT's weights under their old names and its Trainer reads them back
+    non-strictly, skipping the body; --resume and the best epoch must get every weight."""
+    import torch
+    from transformers import AutoModel, ViTForImageClassification
+
+    from tunesmith.training import checkpoints
+
+    trained = ViTForImageClassification.from_pretrained(tiny_vit_dir)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)
+    trained.save_pretrained(tmp_path / "checkpoint-1")
+    model = ViTForImageClassification.from_pretrained(tiny_vit_dir)
+    assert checkpoints.renamed(model, tmp_path / "checkpoint-1")
+    checkpoints.restore(model, tmp_path / "checkpoint-1")
+    for (name, p), q in zip(model.named_parameters(), trained.parameters(), strict=True):
+        assert torch.equal(p, q), name
+    bert = AutoModel.from_pretrained(tiny_model_dir)  # same names: the Trainer's own loading
+    assert not checkpoints.renamed(bert, tiny_model_dir)

@@ -76,6 +76,30 @@ def _checkpointing(enabled: bool) -> dict:
     return {name: True, f"{name}_kwargs": {"use_reentrant": False}}
 
 
+def _with_checkpoint_renaming(trainer_class):
+    """The Trainer, reading checkpoints of renamed-weight models (ViT) back whole on --resume
+    and for the best epoch (training/checkpoints.py says why)."""
+    from tunesmith.training import checkpoints
+
+    class RunTrainer(trainer_class):
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            target = model if model is not None else self.model
+            if self._plain() and checkpoints.renamed(target, resume_from_checkpoint):
+                return checkpoints.restore(target, resume_from_checkpoint)
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+        def _load_best_model(self):
+            best = self.state.best_model_checkpoint
+            if best and self._plain() and checkpoints.renamed(self.model, best):
+                return checkpoints.restore(self.model, best)
+            return super()._load_best_model()
+
+        def _plain(self) -> bool:  # DeepSpeed and FSDP checkpoints load their own way
+            return not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
+
+    return RunTrainer
+
+
 def build_trainer(
     task,
     prepared,
@@ -149,7 +173,7 @@ def build_trainer(
     groups = task.parameter_groups(prepared.model, cfg)
     if groups:  # the Trainer schedules every group's own learning rate alike
         optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
-    trainer = Trainer(
+    trainer = _with_checkpoint_renaming(Trainer)(
         model=prepared.model,
         optimizers=(optimizer, None),
         args=args,
