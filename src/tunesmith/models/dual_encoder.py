@@ -77,14 +77,21 @@ class DualEncoder(nn.Module):
         return {"logits": self.logit_scale.exp().clamp(max=100) * image @ text.t()}
 
 
+def _unwrapped(model):
+    """The model inside a peft wrapper (LoRA training), adapters active; else `model`."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def image_embeddings(model, pixel_values) -> torch.Tensor:
     """Unit-length image embeddings from a DualEncoder or a transformers CLIPModel."""
+    model = _unwrapped(model)
     if isinstance(model, DualEncoder):
         return model.encode_images(pixel_values)
     return F.normalize(_features(model.get_image_features(pixel_values=pixel_values)), dim=-1)
 
 
 def text_embeddings(model, input_ids, attention_mask) -> torch.Tensor:
+    model = _unwrapped(model)
     if isinstance(model, DualEncoder):
         return model.encode_texts(input_ids, attention_mask)
     out = model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)

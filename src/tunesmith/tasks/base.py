@@ -125,15 +125,17 @@ class Task(ABC):
         spec = resolve_freeze(spec, train_rows)
         return spec, apply_freezing(model, spec)
 
-    def lora_settings(self, model: Any) -> dict[str, Any]:
+    def lora_settings(self, model: Any, freeze: str = "auto") -> dict[str, Any]:
         """peft LoraConfig settings for LoRA on this loaded `model` besides rank and targets:
-        {"task_type": ...}, or {"modules_to_save": [...]} for a head peft has no TaskType for.
+        {"task_type": ...}, or {"modules_to_save": [...]} for a head peft has no TaskType for,
+        and {"exclude_modules": regex} for linear layers that must get no adapters. `freeze`
+        (--train.freeze) is for a task where it says which parts get adapters (image-text).
         Raises where LoRA is not offered (the model decides where one task has several kinds)."""
         if self.peft_task_type is None:
             from tunesmith.errors import TunesmithError
 
             raise TunesmithError(
-                f"LoRA is not available for {self.name} models yet",
+                f"LoRA is not available for {self.name} models",
                 where="--train.lora",
                 fix="train without --lora (use --train.freeze to train fewer weights)",
             )

@@ -5,7 +5,9 @@ Generation runs hold the adapters (adapter_config.json, adapter_model.safetensor
 transformers loads without peft. Classification and NER runs hold the merged model (so
 pipeline(), ONNX export and retraining work as without LoRA) and the adapters in RUN/adapter;
 so do image classification runs on Hugging Face models (ViT, ConvNeXt...), whose new head peft
-has no TaskType for: it trains whole through `modules_to_save` (Task.lora_settings).
+has no TaskType for: it trains whole through `modules_to_save` (Task.lora_settings). Embedding
+and image-text runs hold the merged model too, so sentence-transformers, ONNX export and serving
+load them as runs trained without LoRA.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ LORA_LEARNING_RATE = 2e-4  # the usual LoRA default: adapters start at zero and 
 def apply_lora(model: Any, cfg: TrainConfig, settings: dict[str, Any] | str):
     """`model` wrapped with LoRA adapters on `cfg.lora_targets`; only adapters (and a new task
     head, which peft keeps fully trainable) learn. `settings` (Task.lora_settings) holds peft's
-    `task_type`, or `modules_to_save` naming a head for peft's plain PeftModel; a plain string
-    is a task_type."""
+    `task_type`, or `modules_to_save` naming a head for peft's plain PeftModel, and optionally
+    `exclude_modules` (a regex over full module names) for layers that must get no adapters;
+    a plain string is a task_type."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -50,6 +53,7 @@ def apply_lora(model: Any, cfg: TrainConfig, settings: dict[str, Any] | str):
         target_modules=target_modules,
         task_type=task_type,
         modules_to_save=keep_whole or None,
+        exclude_modules=settings.get("exclude_modules"),
     )
     try:
         return get_peft_model(model, config)
@@ -75,14 +79,15 @@ def save_merged(model: Any, processor: Any, folder: Path) -> Path:
     return folder
 
 
-def save_merged_run(trainer: Any, processor: Any, run_path: Path) -> None:
-    """For tasks whose runs stay plain transformers models (classification, NER): the adapters
-    in RUN/adapter, the merged model in the run itself, where pipeline(), export and retraining
-    expect it. `trainer.model` becomes the merged model, which the test pass then scores."""
+def save_merged_run(trainer: Any, run_path: Path) -> None:
+    """For tasks whose runs stay plain models (all but generation): the adapters in RUN/adapter,
+    the merged model in the run itself, where pipeline(), export and retraining expect it.
+    `trainer.model` becomes the merged model, which the test pass then scores."""
     trainer.model.save_pretrained(run_path / "adapter")
     trainer.model = trainer.model.merge_and_unload()
-    trainer.model.save_pretrained(run_path)
-    processor.save_pretrained(run_path)
+    # saved as without LoRA (with the Trainer's processor): save_pretrained, or the state dict
+    # of a plain module (assembled dual encoders)
+    trainer.save_model(str(run_path))
 
 
 def load_adapter(model_class: Any, run_dir: Path, base_model: str):

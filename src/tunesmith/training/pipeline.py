@@ -182,7 +182,8 @@ def _what_trains(model, data: PreparedData, cfg: RunConfig):
         if cfg.train.merge:
             info("--train.merge has no effect without LoRA: the run holds the whole model.")
         return model, counts, f"frozen: {cfg.train.freeze}"
-    settings = task.lora_settings(model)  # raises where LoRA is not offered for this model
+    # raises where LoRA is not offered for this model; image-text reads freeze (which towers)
+    settings = task.lora_settings(model, cfg.train.freeze)
     from tunesmith.training.lora import apply_lora, parameter_counts
 
     model = apply_lora(model, cfg.train, settings)
@@ -258,7 +259,7 @@ def run_training(
     if cfg.train.lora and not task.keeps_adapters:
         from tunesmith.training.lora import save_merged_run
 
-        save_merged_run(trainer, prepared.processor, work.path)
+        save_merged_run(trainer, work.path)
     else:
         trainer.save_model(str(work.path))
     return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline, extras)

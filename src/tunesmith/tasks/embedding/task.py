@@ -24,6 +24,7 @@ class Embedding(Task):
     epoch_metrics = ()
     group_by_length = False  # batches are random: their other rows are the negatives
     new_head = False
+    peft_task_type = "FEATURE_EXTRACTION"  # --lora: adapters in the encoder; the run is merged
     default_epochs = 1  # one pass over pairs is the usual sentence-transformers recipe
     embeds_text = True
     exports_onnx = True  # the encoder's token vectors; predict() pools them as for PyTorch
@@ -73,6 +74,14 @@ class Embedding(Task):
                 parameter.requires_grad = False
             counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return spec, counts
+    def lora_settings(self, model, freeze="auto"):
+        """Adapters on the encoder's linear layers but the pooler's (mean pooling never uses it,
+        as in freeze())."""
+        settings = super().lora_settings(model, freeze)
+        if getattr(model, "pooler", None) is not None:
+            settings["exclude_modules"] = r"pooler\..*"
+        return settings
+
 
     def onnx_graphs(self, model, processor):
         """The encoder (input_ids, attention_mask -> last_hidden_state, dynamic batch and

@@ -181,7 +181,7 @@ class ImageClassification(SingleLabelTask):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return spec, {"total": total, "trainable": trainable}
 
-    def lora_settings(self, model):
+    def lora_settings(self, model, freeze="auto"):
         """LoRA on Hugging Face image models (ViT, ConvNeXt...): adapters on the linear layers,
         the new head (the top-level module holding the last Linear, e.g. `classifier`) trained
         whole through peft's modules_to_save, as peft has no image-classification TaskType.

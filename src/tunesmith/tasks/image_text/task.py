@@ -53,6 +53,18 @@ class ImageTextProcessor:
 
 
 class ImageText(Task):
+def _freeze_spec(spec: str) -> str:
+    """--train.freeze for image-text: auto is image (LiT); the locked tower, or none."""
+    spec = "image" if spec == "auto" else spec
+    if spec not in {"image", "text", "none"}:
+        raise TunesmithError(
+            f"image-text models take --train.freeze auto|image|text|none, not {spec!r}",
+            where=f"--train.freeze {spec}",
+            fix="image locks the image tower (the default), text the text tower",
+        )
+    return spec
+
+
     name = "image-text"
     feedback = CaptionFeedback()
     promotion_metric = "image_to_text.R@1"
@@ -208,13 +220,7 @@ class ImageText(Task):
         to talk about it; also the cheaper backward pass). image | text | none."""
         from tunesmith.models.dual_encoder import DualEncoder
 
-        spec = "image" if spec == "auto" else spec
-        if spec not in {"image", "text", "none"}:
-            raise TunesmithError(
-                f"image-text models take --train.freeze auto|image|text|none, not {spec!r}",
-                where=f"--train.freeze {spec}",
-                fix="image locks the image tower (the default), text the text tower",
-            )
+        spec = _freeze_spec(spec)
         if isinstance(model, DualEncoder):
             towers = {"image": model.image_net, "text": model.text_net}
         else:
@@ -230,6 +236,34 @@ class ImageText(Task):
 
     def default_learning_rate(self, model, counts):
         from tunesmith.models.dual_encoder import DualEncoder
+    def lora_settings(self, model, freeze="auto"):
+        """LoRA keeps --train.freeze's meaning: the locked tower gets no adapters. The default
+        (image, LiT) adapts the text tower only, `none` both towers, `text` the image tower. New
+        projections (assembled towers) train whole; a CLIP checkpoint's pretrained projections
+        get adapters. The temperature stays as loaded: peft trains modules, and logit_scale is a
+        bare parameter. The run holds the merged model, so export, serving and loading are as
+        without LoRA."""
+        from tunesmith.models.dual_encoder import DualEncoder
+
+        spec = _freeze_spec(freeze)
+        if not isinstance(model, DualEncoder):  # a CLIPModel or relative
+            locked = {"image": "vision_model", "text": "text_model"}.get(spec)
+            return {"exclude_modules": rf"{locked}\..*"} if locked else {}
+        if spec != "image":
+            raise TunesmithError(
+                f"--lora cannot adapt the image tower of an assembled dual encoder: "
+                f"{model.spec['image_encoder']} is a torchvision network, which tunesmith has no "
+                "LoRA wiring for",
+                where=f"--train.freeze {spec}",
+                fix="keep --train.freeze image with --lora (adapters on the text tower), or train "
+                "the image tower whole: --no-lora --train.freeze none",
+            )
+        # the unused BERT pooler (the text tower is mean pooled) gets no adapters either
+        return {
+            "modules_to_save": ["image_projection", "text_projection"],
+            "exclude_modules": r"image_net\..*|text_net\.pooler\..*",
+        }
+
 
         # new projections (textile photos, locked image tower: 5e-4 reached zero-shot 0.685,
         # 1e-4 0.600) vs a CLIP checkpoint's own, already aligned, space
