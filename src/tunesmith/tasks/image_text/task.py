@@ -52,7 +52,6 @@ class ImageTextProcessor:
             (folder / CONFIG_FILE).write_text(json.dumps(self.spec, indent=2), encoding="utf-8")
 
 
-class ImageText(Task):
 def _freeze_spec(spec: str) -> str:
     """--train.freeze for image-text: auto is image (LiT); the locked tower, or none."""
     spec = "image" if spec == "auto" else spec
@@ -65,6 +64,7 @@ def _freeze_spec(spec: str) -> str:
     return spec
 
 
+class ImageText(Task):
     name = "image-text"
     feedback = CaptionFeedback()
     promotion_metric = "image_to_text.R@1"
