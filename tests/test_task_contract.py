@@ -154,7 +154,7 @@ def test_the_whole_path_for_every_task(name, tmp_path, request, capsys):
     given = str(tmp_path / sample) if task.input_kind == "image" else sample
     answers = model.predict([given])
     assert len(answers) == 1 and isinstance(answers[0], dict) and answers[0]
-    assert isinstance(model.task.format_answer(answers[0]), str)  # the CLI's line for it
+    assert isinstance(model.task.report.format_answer(answers[0]), str)  # the CLI's line for it
 
     scores = tunesmith.evaluate(trained.path, data)
     assert scores and all(isinstance(k, str) for k in scores)

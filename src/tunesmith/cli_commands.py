@@ -97,7 +97,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load(args.run)
     metrics = model.evaluate(args.data, args.text_column, args.label_column)
-    print(model.task.describe(metrics))
+    print(model.task.report.describe(metrics))
     if args.output:
         write_json(Path(args.output), metrics)
         print(f"Metrics written to {args.output}", file=sys.stderr)

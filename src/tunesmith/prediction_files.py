@@ -65,7 +65,7 @@ def predict_file(
         column = detect_text_column(table, input_path, text_column, saved)
         answers = model.predict(list(table[column].astype(str)))
     added = pd.DataFrame(
-        [model.task.answer_columns(a) if a else {} for a in answers], index=table.index
+        [model.task.report.answer_columns(a) if a else {} for a in answers], index=table.index
     )
     if skipped:  # which rows have no answer, and why
         added["skipped"] = [skipped[i].reason if i in skipped else "" for i in range(len(table))]
@@ -135,4 +135,4 @@ def print_answers(task, inputs: list[str], answers: list[dict], as_json: bool = 
                 preview = Path(text).name
             else:
                 preview = text if len(text) <= 60 else text[:57] + "..."
-            print(f"{task.format_answer(answer)}\t{preview}")
+            print(f"{task.report.format_answer(answer)}\t{preview}")

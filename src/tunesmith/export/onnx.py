@@ -177,7 +177,7 @@ def check_parity(model, files: dict[str, dict[str, Path]]) -> dict:
             measured, _ = task.test(
                 module, model.processor, test, model.labels, model.max_length, 64
             )
-        headline = task.headline(measured)
+        headline = task.report.headline(measured)
         reference = reference or answers
         results[name] = {key: round(value, 4) for key, value in list(headline.items())[:2]}
         results[name] |= _differences(answers, reference)

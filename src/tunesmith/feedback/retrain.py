@@ -315,9 +315,9 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes)
     state["versions"][name] = {
         "path": f"versions/{name}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "test": new_model.task.headline(new_model.metrics["test"]),
+        "test": new_model.task.report.headline(new_model.metrics["test"]),
         "compared_on": {"rows": len(examples), "metric": metric, "live": old, "new": new},
-        "live_on_same_test": task.headline(scores["live"]),
+        "live_on_same_test": task.report.headline(scores["live"]),
         "compared_with": state["live"],
         "per_class_f1": per_class,
         "decision": decision,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tunesmith.config import DataConfig, TrainConfig
 from tunesmith.tasks.feedback import Feedback
+from tunesmith.tasks.report import Report
 
 
 @dataclass
@@ -58,7 +59,10 @@ class Task(ABC):
     label_noun: str = "labels"  # what the labels are called in messages ("entity types")
     onnx_logits: str | None = None  # ONNX export: "per_input" or "per_token" logits; None: no
     takes_prompts: bool = False  # predict --prompt / predict --input of prompts and chats
-    # POST /v1/feedback and `tunesmith retrain`: what a correction is (tasks/feedback.py)
+    # The pieces a task is composed of besides its core (reading, encoding, models, training,
+    # predicting): how its results read to people (tasks/report.py; built for the task), and
+    # what a correction is for POST /v1/feedback and `tunesmith retrain` (tasks/feedback.py).
+    report_class: type[Report] = Report
     feedback: Feedback | None = None
     # retrain's promotion gate compares live and new on this test metric ("a.b": nested)
     promotion_metric: str = "f1_macro"
@@ -88,6 +92,9 @@ class Task(ABC):
     @property
     def distillable(self) -> bool:
         return self.distiller() is not None
+
+    def __init__(self):
+        self.report = self.report_class(self)
 
     @property
     def exports_onnx(self) -> bool:
@@ -149,22 +156,10 @@ class Task(ABC):
         body = counts["total"] - model.get_input_embeddings().weight.numel()
         return default_learning_rate(body) * self.learning_rate_scale
 
-    def plain_usage(self, run_dir: Path) -> str:
-        """How to load the saved run without tunesmith, for the model card (Markdown)."""
-        return f"""With transformers alone:
-```python
-from transformers import pipeline
-model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
-```"""
-
     def parameter_groups(self, model: Any, cfg: TrainConfig) -> list[dict] | None:
         """Optimizer parameter groups with their own learning rates, or None for the Trainer's
         single learning rate."""
         return None
-
-    def mistake_gallery(self, mistakes: list[dict], out_dir: Path) -> dict[str, Path]:
-        """Pictures of the worst mistakes, for tasks whose inputs are pictures."""
-        return {}
 
     def stratify_key(self, examples: Examples) -> list[str] | None:
         """One value per example to stratify the split on, or None for a plain random split."""
@@ -232,14 +227,6 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
     @abstractmethod
     def check_labels(self, examples: Examples, labels: list[str]) -> None:
         """Raise a TunesmithError naming labels in `examples` that are not in `labels`."""
-
-    @abstractmethod
-    def headline(self, metrics: dict) -> dict[str, float]:
-        """The few test numbers that summarise the model, by human name, best first."""
-
-    @abstractmethod
-    def mistakes(self, predictions: list[dict], examples: Examples, limit: int = 10) -> list[dict]:
-        """Rows for the report: {row, input, label, predicted, score}, most confident first."""
 
     @abstractmethod
     def prepare(
@@ -325,35 +312,3 @@ model = pipeline("{self.pipeline_tag}", model="path/to/this/folder")
         inputs = list(examples.frame["input"])
         predictions = self.predict(model, processor, inputs, labels, max_length, batch_size)
         return self.score(predictions, examples, labels), predictions
-
-    def report_sections(self, metrics: dict, mistakes: list[dict]) -> list[tuple[str, str]]:
-        """(title, HTML) sections of report.html between the headline and the plots."""
-        from tunesmith.evaluation.report import mistakes_table, per_class_table
-
-        return [
-            ("Per class", per_class_table(metrics)),
-            ("Most confident mistakes (test)", mistakes_table(mistakes)),
-        ]
-
-    def card_details(self, metrics: dict) -> str:
-        """The model card's detailed results (Markdown) under the headline numbers."""
-        return "| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n" + "\n".join(
-            f"| {n} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
-            for n, m in metrics["per_class"].items()
-        )
-
-    @abstractmethod
-    def plots(self, metrics: dict, history: list[dict], out_dir: Path) -> dict[str, Path]:
-        """Plots worth looking at, written as PNG; returns title -> path."""
-
-    @abstractmethod
-    def format_answer(self, answer: dict) -> str:
-        """One answer as a short line for the terminal."""
-
-    @abstractmethod
-    def answer_columns(self, answer: dict) -> dict[str, object]:
-        """One answer as the columns `predict --output` adds to the input row."""
-
-    @abstractmethod
-    def describe(self, metrics: dict) -> str:
-        """The headline metrics as a few lines for the terminal."""

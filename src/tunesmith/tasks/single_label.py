@@ -1,10 +1,9 @@
 """What the single-label classification tasks (text and image) share: labels, the loss with
-class weights, metrics, answers, the report. A task that predicts one label per input
-inherits this and adds how it reads, encodes and predicts its inputs."""
+class weights, metrics and answers (their report is the base tasks/report.py). A task that
+predicts one label per input builds on this and adds how it reads, encodes and predicts its
+inputs."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Task
@@ -35,22 +34,6 @@ class SingleLabelTask(Task):
                 where=f"{examples.source}, column {examples.columns['label']!r}",
                 fix="fix or remove those rows, or train with them",
             )
-
-    def headline(self, metrics):
-        return {
-            "test accuracy": metrics["accuracy"],
-            "macro F1": metrics["f1_macro"],
-            "weighted F1": metrics["f1_weighted"],
-            "macro precision": metrics["precision_macro"],
-            "macro recall": metrics["recall_macro"],
-        }
-
-    def mistakes(self, predictions, examples, limit=10):
-        scored = examples.frame.assign(
-            predicted=[p["label"] for p in predictions], score=[p["score"] for p in predictions]
-        )
-        wrong = scored[scored["predicted"] != scored["label"]]
-        return wrong.sort_values("score", ascending=False).head(limit).to_dict("records")
 
     def label_names(self, examples):
         labels = sort_labels(examples.frame["label"])
@@ -105,22 +88,3 @@ class SingleLabelTask(Task):
         return full_metrics(
             list(examples.frame["label"]), [p["label"] for p in predictions], labels
         )
-
-    def plots(self, metrics, history, out_dir: Path):
-        from tunesmith.evaluation import plots
-
-        out = {"Confusion matrix (test)": plots.confusion_matrix(metrics, out_dir)}
-        if history:
-            out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
-        return out
-
-    def format_answer(self, answer):
-        return f"{answer['label']}\t{answer['score']:.3f}"
-
-    def answer_columns(self, answer):
-        return {"predicted_label": answer["label"], "score": round(answer["score"], 6)}
-
-    def describe(self, metrics):
-        from tunesmith.evaluation.classification import format_metrics
-
-        return format_metrics(metrics)

@@ -197,7 +197,7 @@ def compare(teacher_dir: str, student_model: Any, processor: Any, data, cfg) -> 
             "model": str(folder.path if folder else "this run"),
             "parameters": sum(p.numel() for p in model.parameters()),
             "ms_per_example": round(1000 * seconds / max(1, len(inputs)), 3),
-            "headline": task.headline(metrics),
+            "headline": task.report.headline(metrics),
         }
     rows["teacher"]["megabytes"] = _megabytes(teacher.path)
     rows["threads"] = torch.get_num_threads()

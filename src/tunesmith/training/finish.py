@@ -38,8 +38,8 @@ def finish_run(
         baseline,
     )
     history = trainer.state.log_history
-    mistakes = task.mistakes(predictions, test)
-    sections = task.report_sections(metrics, mistakes)
+    mistakes = task.report.mistakes(predictions, test)
+    sections = task.report.report_sections(metrics, mistakes)
     comparison = None
     if cfg.train.teacher:
         from tunesmith.training.distillation import compare, report_section
@@ -62,7 +62,9 @@ def finish_run(
             **extras.get("metrics", {}),
         },
     )
-    plots = task.plots(metrics, history, work.path) | task.mistake_gallery(mistakes, work.path)
+    plots = task.report.plots(metrics, history, work.path) | task.report.mistake_gallery(
+        mistakes, work.path
+    )
     plots |= extras.get("plots", {})
     sizes = "/".join(str(len(data.splits[name])) for name in ("train", "val", "test"))
     summary = {
@@ -91,7 +93,7 @@ def finish_run(
         sections=sections,
         plots=plots,
         notes=data.notes,
-        headline=task.headline(metrics),
+        headline=task.report.headline(metrics),
         config_yaml=(work / CONFIG).read_text(encoding="utf-8"),
     )
     write_model_card(
@@ -101,10 +103,10 @@ def finish_run(
         base_model=cfg.model,
         labels=data.labels,
         metrics=metrics,
-        details=task.card_details(metrics),
-        headline=task.headline(metrics),
+        details=task.report.card_details(metrics),
+        headline=task.report.headline(metrics),
         summary=summary,
-        usage=task.plain_usage(work.path),
+        usage=task.report.plain_usage(work.path),
     )
     run.publish(  # the manifest, last, then the move to --out: only now is the run finished
         {
@@ -115,10 +117,10 @@ def finish_run(
             "max_length": cfg.train.max_length,
             "base_model": cfg.model,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "test": task.headline(metrics),
+            "test": task.report.headline(metrics),
         }
     )
-    info(f"Test results:\n{task.describe(metrics)}")
+    info(f"Test results:\n{task.report.describe(metrics)}")
     info(f"Report: {run / 'report.html'}")
     return run.path
 

@@ -3,18 +3,17 @@ in-batch negatives, measure retrieval before and after, embed and search new tex
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tunesmith.tasks.base import Task
 from tunesmith.tasks.embedding import data
 from tunesmith.tasks.embedding.feedback import PassageFeedback
-
-ST_CONFIG = "config_sentence_transformers.json"  # model.ST_CONFIG, without importing torch
+from tunesmith.tasks.embedding.report import EmbeddingReport
 
 
 class Embedding(Task):
     name = "embedding"
+    report_class = EmbeddingReport
     feedback = PassageFeedback()
     promotion_metric = "nDCG@10"
     default_model = "minilm-l6"  # all-MiniLM-L6-v2, a sentence-transformers model
@@ -24,8 +23,8 @@ class Embedding(Task):
     epoch_metrics = ()
     group_by_length = False  # batches are random: their other rows are the negatives
     new_head = False
-    peft_task_type = "FEATURE_EXTRACTION"  # --lora: adapters in the encoder; the run is merged
     default_epochs = 1  # one pass over pairs is the usual sentence-transformers recipe
+    peft_task_type = "FEATURE_EXTRACTION"  # --lora: adapters in the encoder; the run is merged
     embeds_text = True
     exports_onnx = True  # the encoder's token vectors; predict() pools them as for PyTorch
     settings = ("train.extend_vocab",)
@@ -74,6 +73,7 @@ class Embedding(Task):
                 parameter.requires_grad = False
             counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return spec, counts
+
     def lora_settings(self, model, freeze="auto"):
         """Adapters on the encoder's linear layers but the pooler's (mean pooling never uses it,
         as in freeze())."""
@@ -81,7 +81,6 @@ class Embedding(Task):
         if getattr(model, "pooler", None) is not None:
             settings["exclude_modules"] = r"pooler\..*"
         return settings
-
 
     def onnx_graphs(self, model, processor):
         """The encoder (input_ids, attention_mask -> last_hidden_state, dynamic batch and
@@ -159,70 +158,3 @@ class Embedding(Task):
 
     def read_corpus(self, path: str) -> list[str]:
         return data.read_corpus(path)
-
-    def headline(self, measured):
-        return {name: measured[name] for name in ("recall@1", "MRR@10", "nDCG@10")}
-
-    def mistakes(self, predictions, examples, limit=10):
-        return []
-
-    def report_sections(self, measured, mistakes):
-        from tunesmith.evaluation.report import table
-
-        body = table(["test queries", "before fine-tuning", "after"], rows(measured))
-        body += (
-            f"<p class='muted'>{measured['queries']} held-out queries searched against all "
-            f"{measured['corpus']} distinct passages of the data. Recall@k: the share of a "
-            "query's passages among the k closest; MRR@10: 1 / the rank of the first one; "
-            "nDCG@10: rank-discounted hits.</p>"
-        )
-        return [("Before and after fine-tuning", body)]
-
-    def card_details(self, measured):
-        return "| test queries | before | after |\n|---|---|---|\n" + "\n".join(
-            f"| {a} | {b} | {c} |" for a, b, c in rows(measured)
-        )
-
-    def plain_usage(self, run_dir):
-        prompts = {}
-        saved = Path(run_dir) / ST_CONFIG
-        if saved.is_file():
-            prompts = json.loads(saved.read_text(encoding="utf-8")).get("prompts") or {}
-        query = prompts.get("query", "")
-        return f"""With sentence-transformers:
-```python
-from sentence_transformers import SentenceTransformer
-model = SentenceTransformer("path/to/this/folder")
-vectors = model.encode(["{query}how do I reset my password?"], normalize_embeddings=True)
-```
-With transformers alone: mean-pool `last_hidden_state` over the attention mask, then
-L2-normalise:
-```python
-from transformers import AutoModel, AutoTokenizer
-model = AutoModel.from_pretrained("path/to/this/folder")
-tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
-```"""
-
-    def plots(self, measured, history, out_dir: Path):
-        from tunesmith.evaluation import plots
-
-        return {"Learning curves": plots.learning_curves(history, out_dir, ())} if history else {}
-
-    def format_answer(self, answer):
-        vector = answer["embedding"]
-        shown = ", ".join(f"{x:.4f}" for x in vector[:4])
-        return f"[{shown}, ...] ({len(vector)} dimensions)"
-
-    def answer_columns(self, answer):
-        return {"embedding": json.dumps([round(x, 6) for x in answer["embedding"]])}
-
-    def describe(self, measured):
-        lines = [f"  {a:12} before {b:>7}   after {c:>7}" for a, b, c in rows(measured)]
-        lines.append(f"  ({measured['queries']} queries against {measured['corpus']} passages)")
-        return "\n".join(lines)
-
-
-def rows(measured: dict) -> list[list[str]]:
-    from tunesmith.tasks.embedding.metrics import before_after_rows
-
-    return before_after_rows(measured)

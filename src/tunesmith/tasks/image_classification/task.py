@@ -19,6 +19,7 @@ from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples
 from tunesmith.tasks.feedback import Feedback
+from tunesmith.tasks.image_classification.report import ImageReport
 from tunesmith.tasks.single_label import SingleLabelTask
 
 IMAGE_NAMES = ("image", "images", "img", "path", "filepath", "file_path", "file", "filename")
@@ -61,6 +62,7 @@ def describe_image(table: pd.DataFrame, column: str, source: str) -> Callable[[i
 
 class ImageClassification(SingleLabelTask):
     name = "image-classification"
+    report_class = ImageReport
     feedback = Feedback(input_column="image")
     default_model = "mobilenet-v2"
     input_kind = "image"
@@ -283,27 +285,3 @@ class ImageClassification(SingleLabelTask):
                 out = model(pixel_values=batch.contiguous(memory_format=torch.channels_last))
                 probs += out["logits"].float().softmax(-1).cpu().tolist()
         return [self._answer(row, labels) for row in probs]
-
-    def plain_usage(self, run_dir):
-        from tunesmith.models.vision import Preprocessing
-
-        prep = Preprocessing.load(run_dir)
-        if not prep.architecture:
-            return super().plain_usage(run_dir)
-        return f"""With torchvision and safetensors alone (preprocessing in image_model.json:
-resize {prep.resize}, centre crop {prep.size}, mean {list(prep.mean)}, std {list(prep.std)}):
-```python
-import json, torchvision
-from safetensors.torch import load_file
-info = json.load(open("image_model.json"))
-net = torchvision.models.get_model(info["architecture"], num_classes=len(info["labels"]))
-state = load_file("model.safetensors")
-net.load_state_dict({{k.removeprefix("net."): v for k, v in state.items()}})
-```"""
-
-    def mistake_gallery(self, mistakes, out_dir):
-        if not mistakes:
-            return {}
-        from tunesmith.evaluation.plots import image_gallery
-
-        return {"Most confident mistakes (test)": image_gallery(mistakes, out_dir)}

@@ -22,6 +22,7 @@ from tunesmith.tasks.base import Examples, Task
 from tunesmith.tasks.image_classification import describe_image, image_column, image_paths
 from tunesmith.tasks.image_text import metrics as measure
 from tunesmith.tasks.image_text.feedback import CaptionFeedback
+from tunesmith.tasks.image_text.report import PairReport
 
 CAPTION_NAMES = ("caption", "captions", "description", "alt", "alt_text", *TEXT_NAMES, "描述")
 
@@ -66,6 +67,7 @@ def _freeze_spec(spec: str) -> str:
 
 class ImageText(Task):
     name = "image-text"
+    report_class = PairReport
     feedback = CaptionFeedback()
     promotion_metric = "image_to_text.R@1"
     default_model = "mobilenet-v2+minilm-l6"
@@ -234,8 +236,6 @@ class ImageText(Task):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return spec, {"total": total, "trainable": trainable}
 
-    def default_learning_rate(self, model, counts):
-        from tunesmith.models.dual_encoder import DualEncoder
     def lora_settings(self, model, freeze="auto"):
         """LoRA keeps --train.freeze's meaning: the locked tower gets no adapters. The default
         (image, LiT) adapts the text tower only, `none` both towers, `text` the image tower. New
@@ -264,6 +264,8 @@ class ImageText(Task):
             "exclude_modules": r"image_net\..*|text_net\.pooler\..*",
         }
 
+    def default_learning_rate(self, model, counts):
+        from tunesmith.models.dual_encoder import DualEncoder
 
         # new projections (textile photos, locked image tower: 5e-4 reached zero-shot 0.685,
         # 1e-4 0.600) vs a CLIP checkpoint's own, already aligned, space
@@ -360,69 +362,6 @@ class ImageText(Task):
 
     def search(self, model, processor, query: str, images: list[str], top_k: int = 10):
         return measure.search(model, processor, query, images, top_k)
-
-    def headline(self, metrics):
-        out = {}
-        if "zero_shot_accuracy" in metrics:
-            out["zero-shot accuracy"] = metrics["zero_shot_accuracy"]
-        out["image-to-text R@1"] = metrics["image_to_text"]["R@1"]
-        out["text-to-image R@1"] = metrics["text_to_image"]["R@1"]
-        return out
-
-    def mistakes(self, predictions, examples, limit=10):
-        return []
-
-    def report_sections(self, metrics, mistakes):
-        from tunesmith.evaluation.report import table
-
-        rows = measure.before_after_rows(metrics)
-        body = table(["test split", "before fine-tuning", "after"], rows)
-        body += (
-            f"<p class='muted'>{metrics['images']} images and {metrics['captions']} distinct "
-            "captions. Recall@k: the share of images whose caption is among the k closest "
-            "captions (and of captions whose image is among the k closest images). Zero-shot: "
-            "each image against every label, through caption templates averaged per label. "
-            "An assembled dual encoder starts with untrained projections: its 'before' is "
-            "chance.</p>"
-        )
-        return [("Before and after fine-tuning", body)]
-
-    def card_details(self, metrics):
-        rows = measure.before_after_rows(metrics)
-        return "| test split | before | after |\n|---|---|---|\n" + "\n".join(
-            f"| {a} | {b} | {c} |" for a, b, c in rows
-        )
-
-    def plain_usage(self, run_dir):
-        from tunesmith.models.dual_encoder import CONFIG_FILE
-
-        if (Path(run_dir) / CONFIG_FILE).is_file():
-            return (
-                "An assembled dual encoder (dual_encoder.json says which towers): load it with "
-                '`tunesmith.load("path/to/this/folder")`.'
-            )
-        return """With transformers alone:
-```python
-from transformers import pipeline
-classify = pipeline("zero-shot-image-classification", model="path/to/this/folder")
-```"""
-
-    def plots(self, metrics, history, out_dir: Path):
-        from tunesmith.evaluation import plots
-
-        return {"Learning curves": plots.learning_curves(history, out_dir, ())} if history else {}
-
-    def format_answer(self, answer):
-        return f"{answer['label']}\t{answer['score']:.3f}"
-
-    def answer_columns(self, answer):
-        return {"predicted_label": answer["label"], "score": round(answer["score"], 6)}
-
-    def describe(self, metrics):
-        return "\n".join(
-            f"  {a:24} before {b:>8}   after {c:>8}"
-            for a, b, c in measure.before_after_rows(metrics)
-        )
 
 
 class _Tower(torch.nn.Module):

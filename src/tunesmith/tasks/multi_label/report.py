@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tunesmith.tasks.report import Report
+
 
 def _joined(labels) -> str:
     return ", ".join(labels) or "(none)"
 
 
-class Reporting:
-    """The reporting half of the multi-label task (a mixin: the task composes it)."""
-
-    epoch_metrics: tuple[str, ...]
-
+class LabelSetReport(Report):
     def headline(self, metrics):
         return {
             "micro F1": metrics["f1_micro"],
@@ -103,7 +101,9 @@ labels = [s["label"] for s in scores if s["score"] >= thresholds.get(s["label"],
         title = f"F1 per label (micro {metrics['f1_micro']:.3f}, macro {metrics['f1_macro']:.3f})"
         out = {"F1 per label (test)": plots.per_class_f1(metrics, Path(out_dir), title)}
         if history:
-            out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
+            out["Learning curves"] = plots.learning_curves(
+                history, out_dir, self.task.epoch_metrics
+            )
         return out
 
     def format_answer(self, answer):

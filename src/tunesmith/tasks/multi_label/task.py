@@ -20,8 +20,9 @@ from tunesmith.tasks.single_label import sort_labels
 THRESHOLDS = "thresholds.json"  # in the run directory: {label: threshold}
 
 
-class MultiLabel(report.Reporting, Task):
+class MultiLabel(Task):
     name = "multi-label"
+    report_class = report.LabelSetReport
     feedback = LabelSetFeedback()
     promotion_metric = "f1_micro"
     default_model = "minilm-l6"

@@ -19,6 +19,7 @@ from tunesmith.data.words import split_words
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples, Task
 from tunesmith.tasks.ner.feedback import SpanFeedback
+from tunesmith.tasks.ner.report import EntityReport
 
 TOKEN_NAMES = ("tokens", "words", "token", "sentence", "text")
 TAG_NAMES = ("tags", "ner_tags", "labels", "label", "entities", "spans")
@@ -122,6 +123,7 @@ def first_pieces(word_ids: list, input_ids: list[int], space: int | None) -> dic
 
 class TokenClassification(Task):
     name = "ner"
+    report_class = EntityReport
     feedback = SpanFeedback()
     promotion_metric = "f1"  # entity F1 (micro)
     default_model = "minilm-l6"
@@ -424,66 +426,3 @@ class TokenClassification(Task):
             "labels": types,
             "confusion_matrix": confusion_matrix(flat_gold, flat_pred, labels=types).tolist(),
         }
-
-    def headline(self, metrics):
-        return {
-            "entity F1 (micro)": metrics["f1"],
-            "entity precision": metrics["precision"],
-            "entity recall": metrics["recall"],
-            "entity F1 (macro)": metrics["f1_macro"],
-            "token accuracy": metrics["accuracy"],
-        }
-
-    def describe(self, metrics):
-        from tunesmith.evaluation.classification import per_class_table
-
-        return (
-            f"  entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   "
-            f"recall {metrics['recall']:.4f}   token accuracy {metrics['accuracy']:.4f}   "
-            f"({metrics['entities']} entities in {metrics['count']} sentences)\n"
-            + per_class_table(metrics["per_class"], "type")
-        )
-
-    def mistakes(self, predictions, examples, limit=10):
-        rows = []
-        for prediction, (_, example) in zip(predictions, examples.frame.iterrows(), strict=True):
-            gold = entities(
-                example["label"], [1.0] * len(example["label"]), example["text"], example["offsets"]
-            )
-            as_text = [f"{e['type']}: {e['text']}" for e in prediction["entities"]]
-            if [(e["type"], e["start"], e["end"]) for e in gold] != [
-                (e["type"], e["start"], e["end"]) for e in prediction["entities"]
-            ]:
-                scores = [e["score"] for e in prediction["entities"]] or [0.0]
-                rows.append(
-                    {
-                        "row": example["row"],
-                        "input": example["text"],
-                        "label": "; ".join(f"{e['type']}: {e['text']}" for e in gold),
-                        "predicted": "; ".join(as_text),
-                        "score": max(scores),
-                    }
-                )
-        return sorted(rows, key=lambda r: -r["score"])[:limit]
-
-    def plots(self, metrics, history, out_dir):
-        from tunesmith.evaluation import plots
-
-        out = {
-            "Confusion between entity types (tokens, test)": plots.confusion_matrix(
-                metrics, out_dir, "token accuracy"
-            )
-        }
-        if history:
-            out["Learning curves"] = plots.learning_curves(history, out_dir, self.epoch_metrics)
-        return out
-
-    def format_answer(self, answer):
-        found = [
-            f"{e['type']}:{e['text']!r}[{e['start']}:{e['end']}]({e['score']:.2f})"
-            for e in answer["entities"]
-        ]
-        return "  ".join(found) or "(no entities)"
-
-    def answer_columns(self, answer):
-        return {"entities": answer["entities"]}

@@ -1,0 +1,104 @@
+"""Generation results for people: perplexity before and after, sample answers."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from tunesmith.tasks.report import Report
+
+SAMPLE_TOKENS = 64  # greedy tokens per sample answer in the report
+
+
+class GenerationReport(Report):
+    def headline(self, metrics):
+        out = {"test perplexity": metrics["perplexity"]}
+        if "before" in metrics:
+            out["perplexity before fine-tuning"] = metrics["before"]["perplexity"]
+        out["test loss"] = metrics["loss"]
+        return out
+
+    def mistakes(self, predictions, examples, limit=10):
+        return []  # sample generations take their place in the report
+
+    def report_sections(self, metrics, mistakes):
+        from tunesmith.evaluation.report import table
+
+        before = metrics.get("before")
+        rows = [["loss per answer token", _num(before, "loss"), f"{metrics['loss']:.4f}"]]
+        rows.append(["perplexity", _num(before, "perplexity"), f"{metrics['perplexity']:.3f}"])
+        scores = table(["test split", "before fine-tuning", "after"], rows)
+        scores += (
+            f"<p class='muted'>Over {metrics['tokens']:,} answer tokens of {metrics['count']} "
+            "held-out examples; for chat and instruction data the loss covers only the answers, "
+            "not the prompts. Lower is better.</p>"
+        )
+        samples = "".join(
+            f"<h3>Prompt</h3><pre>{html.escape(s['prompt'])}</pre>"
+            + table(
+                ["", "answer"],
+                [
+                    ["data", s["reference"]],
+                    ["before", s.get("before", "n/a")],
+                    ["after", s["answer"]],
+                ],
+            )
+            for s in metrics["samples"]
+        )
+        return [
+            ("Before and after fine-tuning", scores),
+            (f"Sample generations (greedy, up to {SAMPLE_TOKENS} tokens)", samples),
+        ]
+
+    def card_details(self, metrics):
+        before = metrics.get("before") or {}
+        return (
+            "| test split | before | after |\n|---|---|---|\n"
+            f"| loss per answer token | {before.get('loss', 'n/a')} | {metrics['loss']} |\n"
+            f"| perplexity | {before.get('perplexity', 'n/a')} | {metrics['perplexity']} |"
+        )
+
+    def plain_usage(self, run_dir):
+        run_dir = Path(run_dir)
+        merged = (
+            "\nThe adapters merged into the base model (`--train.merge`), with transformers alone:"
+            '\n```python\nfrom transformers import pipeline\ngenerate = pipeline("text-generation",'
+            ' model="path/to/this/folder/merged")\n```'
+            if (run_dir / "merged").is_dir()
+            else ""
+        )
+        if (run_dir / "adapter_config.json").is_file():
+            return f"""LoRA adapters on the base model, with transformers and peft:
+```python
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer
+model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")
+tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
+```{merged}"""
+        return super().plain_usage(run_dir)
+
+    def plots(self, metrics, history, out_dir: Path):
+        from tunesmith.evaluation import plots
+
+        return {"Learning curves": plots.learning_curves(history, out_dir, ())} if history else {}
+
+    def format_answer(self, answer):
+        return answer["text"]
+
+    def answer_columns(self, answer):
+        return {"generated": answer["text"]}
+
+    def describe(self, metrics):
+        before = metrics.get("before")
+        was = f" (before fine-tuning: {before['perplexity']:.2f})" if before else ""
+        lines = [f"  test perplexity {metrics['perplexity']:.2f}{was}, loss {metrics['loss']:.4f}"]
+        for sample in metrics["samples"][:2]:
+            lines.append(f"  prompt: {sample['prompt'][-120:]!r}")
+            if "before" in sample:
+                lines.append(f"    before: {sample['before'][:160]!r}")
+            lines.append(f"    after:  {sample['answer'][:160]!r}")
+        return "\n".join(lines)
+
+
+def _num(values: dict | None, key: str) -> str:
+    return f"{values[key]:.4f}" if values else "n/a"
