@@ -1,4 +1,5 @@
-"""--train.lora for classification and NER: adapters learn, the run stays a plain model."""
+"""--train.lora for every task but generation (tests/test_generation.py): adapters learn, the run
+holds the merged model."""
 
 import json
 
@@ -187,12 +188,12 @@ def test_clip_with_lora_adapts_the_text_tower_and_keeps_the_image_tower(tiny_cli
 
 
 def test_assembled_dual_encoder_with_lora_trains_projections_whole(tiny_model_dir, tmp_path):
-    from test_task_contract import photos
+    from conftest import write_images
     from transformers import AutoModel
 
     from tunesmith.tasks import get as get_task
 
-    images = photos(tmp_path)
+    images = write_images(tmp_path / "photos", per_class=8, size=32)  # MobileNetV2 runs 224px
     flag = f"mobilenet-v2+{tiny_model_dir}"
     run = tunesmith.train(
         images, task="image-text", model=flag, out=str(tmp_path / "run"), train=LORA
