@@ -170,7 +170,7 @@ def test_the_whole_path_for_every_task(name, tmp_path, request, capsys):
         assert len(response.json()["outputs"]) == 1
         assert client.get("/v1/model").json()["task"] == name
 
-    if task.exports_onnx:
+    if task.onnx is not None:
         from tunesmith.export.onnx import export_onnx
 
         parity = export_onnx(trained.path)["backends"]

@@ -122,7 +122,7 @@ class Model:
         backend, files = onnx_files(onnx_folder(self.path))  # int8 where it was exported
         if files:
             sessions = {stem: OnnxModule(path) for stem, path in files.items()}
-            self.model, self.backend = self.task.onnx_model(sessions, self.model), backend
+            self.model, self.backend = self.task.onnx.model(sessions, self.model), backend
             return
         raise TunesmithError(
             "this run has no ONNX export",

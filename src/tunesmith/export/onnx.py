@@ -6,9 +6,9 @@ largest difference in any class probability (or embedding value) against PyTorch
     RUN/onnx/model.int8.onnx   weights quantised to int8 (onnxruntime quantize_dynamic)
     RUN/onnx/parity.json       the check, also printed
 
-What is exported is the task's (Task.onnx_graphs: {file stem: Graph}); classifiers export their
+What is exported is the task's (Task.onnx.graphs: {file stem: Graph}); classifiers export their
 logits as model.onnx, embedding its encoder's token vectors (the task pools them), image-text one
-file per tower. Task.onnx_model turns the loaded sessions back into what its predict() takes.
+file per tower. Task.onnx.model turns the loaded sessions back into what its predict() takes.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ class Graph:
     axes: dict[str, dict[int, str]]
 
 
-def logits_graph(task, net, processor) -> Graph:
-    """A classifier's logits (the default Task.onnx_graphs): text or image in, logits out."""
+def logits_graph(task, net, processor, per_token: bool = False) -> Graph:
+    """A classifier's logits (the default OnnxExport.graphs): text or image in, logits out (per
+    input, or per token)."""
     if task.input_kind == "image":
         size = processor.size
         sample = {"pixel_values": torch.randn(1, 3, size, size)}
@@ -48,9 +49,7 @@ def logits_graph(task, net, processor) -> Graph:
             processor(["a short text", "and a longer text here"], padding=True, return_tensors="pt")
         )
         axes = {name: {0: "batch", 1: "sequence"} for name in sample}
-    axes["logits"] = (
-        {0: "batch", 1: "sequence"} if task.onnx_logits == "per_token" else {0: "batch"}
-    )
+    axes["logits"] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     return Graph(Outputs(net, list(sample), "logits"), sample, "logits", axes)
 
 
@@ -59,10 +58,10 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
     from tunesmith.run_dir import write_json
 
     model = load(run_dir)
-    if not model.task.exports_onnx:
+    if model.task.onnx is None:
         from tunesmith import tasks
 
-        covered = [name for name in tasks.names() if tasks.get(name).exports_onnx]
+        covered = [name for name in tasks.names() if tasks.get(name).onnx]
         raise TunesmithError(
             f"ONNX export covers {', '.join(covered)}, not {model.task.name}",
             where=f"tunesmith export {run_dir}",
@@ -72,7 +71,7 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
     folder.mkdir(exist_ok=True)
     net = model.model.eval()
     fp32, quantised = {}, {}
-    for stem, graph in model.task.onnx_graphs(net, model.processor).items():
+    for stem, graph in model.task.onnx.graphs(net, model.processor).items():
         fp32[stem] = folder / f"{stem}.onnx"
         with torch.no_grad():
             torch.onnx.export(
@@ -165,12 +164,14 @@ def check_parity(model, files: dict[str, dict[str, Path]]) -> dict:
     test = test_examples(model)
     task = model.task
     backends = {"pytorch": model.model} | {
-        name: task.onnx_model({stem: OnnxModule(path) for stem, path in paths.items()}, model.model)
+        name: task.onnx.model({stem: OnnxModule(path) for stem, path in paths.items()}, model.model)
         for name, paths in files.items()
     }
     results, reference = {}, None
     for name, module in backends.items():
-        answers = task.parity_answers(module, model.processor, test, model.labels, model.max_length)
+        answers = task.onnx.parity_answers(
+            module, model.processor, test, model.labels, model.max_length
+        )
         try:
             measured = task.score(answers, test, model.labels)
         except NotImplementedError:  # scored by test() (embedding: searches the whole corpus)

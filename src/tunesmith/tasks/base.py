@@ -15,6 +15,7 @@ import pandas as pd
 
 from tunesmith.config import DataConfig, TrainConfig
 from tunesmith.tasks.feedback import Feedback
+from tunesmith.tasks.onnx_export import OnnxExport
 from tunesmith.tasks.report import Report
 
 
@@ -57,12 +58,12 @@ class Task(ABC):
     keeps_adapters: bool = False  # LoRA runs hold the adapters (else the merged model)
     # What the shared features may do with this task (they ask; they never compare names):
     label_noun: str = "labels"  # what the labels are called in messages ("entity types")
-    onnx_logits: str | None = None  # ONNX export: "per_input" or "per_token" logits; None: no
     takes_prompts: bool = False  # predict --prompt / predict --input of prompts and chats
     # The pieces a task is composed of besides its core (reading, encoding, models, training,
     # predicting): how its results read to people (tasks/report.py; built for the task), and
     # what a correction is for POST /v1/feedback and `tunesmith retrain` (tasks/feedback.py).
     report_class: type[Report] = Report
+    onnx_class: type[OnnxExport] | None = None  # ONNX export (tasks/onnx_export.py); None: none
     feedback: Feedback | None = None
     # retrain's promotion gate compares live and new on this test metric ("a.b": nested)
     promotion_metric: str = "f1_macro"
@@ -95,31 +96,7 @@ class Task(ABC):
 
     def __init__(self):
         self.report = self.report_class(self)
-
-    @property
-    def exports_onnx(self) -> bool:
-        """`tunesmith export --format onnx` takes this task's runs (a task with its own
-        onnx_graphs() sets it True)."""
-        return bool(self.onnx_logits)
-
-    def onnx_graphs(self, model: Any, processor: Any) -> dict:
-        """What ONNX export writes: {file stem: tunesmith.export.onnx.Graph}. Default: the
-        classifier's logits as model.onnx (see onnx_logits)."""
-        from tunesmith.export.onnx import logits_graph
-
-        return {"model": logits_graph(self, model, processor)}
-
-    def parity_answers(self, model: Any, processor: Any, examples: Examples, labels, max_length):
-        """What ONNX parity compares with PyTorch's, answer by answer: predictions on the
-        examples' inputs (a task may answer {"embedding": [...]} rows instead)."""
-        inputs = list(examples.frame["input"])
-        return self.predict(model, processor, inputs, labels, max_length, 64)
-
-    def onnx_model(self, sessions: dict, model: Any) -> Any:
-        """What predict() gets for the ONNX backend, from {file stem: OnnxModule} (and the
-        PyTorch `model` they replace, for constants such as CLIP's logit scale): something
-        that looks like the PyTorch model to this task's own code."""
-        return sessions["model"]
+        self.onnx = self.onnx_class(self) if self.onnx_class else None
 
     def texts(self, examples: Examples, limit: int = 2000) -> list[str]:
         """Up to `limit` of the examples' texts, for language and vocabulary checks."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Task
+from tunesmith.tasks.onnx_export import OnnxExport
 
 
 def sort_labels(values) -> list[str]:
@@ -21,7 +22,7 @@ class SingleLabelTask(Task):
     metric = "f1_macro"
     selection_metrics = ("f1_macro", "f1_weighted", "accuracy")
     epoch_metrics = ("accuracy", "f1_macro")
-    onnx_logits = "per_input"
+    onnx_class = OnnxExport
 
     def stratify_key(self, examples):
         return examples.frame["label"]

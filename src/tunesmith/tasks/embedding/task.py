@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tunesmith.tasks.base import Task
 from tunesmith.tasks.embedding import data
+from tunesmith.tasks.embedding.export import EncoderExport
 from tunesmith.tasks.embedding.feedback import PassageFeedback
 from tunesmith.tasks.embedding.report import EmbeddingReport
 
@@ -26,7 +27,7 @@ class Embedding(Task):
     default_epochs = 1  # one pass over pairs is the usual sentence-transformers recipe
     peft_task_type = "FEATURE_EXTRACTION"  # --lora: adapters in the encoder; the run is merged
     embeds_text = True
-    exports_onnx = True  # the encoder's token vectors; predict() pools them as for PyTorch
+    onnx_class = EncoderExport  # the encoder's token vectors; predict() pools them as for PyTorch
     settings = ("train.extend_vocab",)
     distill_refusal = (
         "an embedding is trained on similarities within each batch, not on a per-row answer "
@@ -81,20 +82,6 @@ class Embedding(Task):
         if getattr(model, "pooler", None) is not None:
             settings["exclude_modules"] = r"pooler\..*"
         return settings
-
-    def onnx_graphs(self, model, processor):
-        """The encoder (input_ids, attention_mask -> last_hidden_state, dynamic batch and
-        sequence): embed() then pools and normalises the ONNX output with the same code as the
-        PyTorch one, so predict, search, test and serving share one path."""
-        from tunesmith.export.onnx import Graph, Outputs
-
-        sample = processor.tokenizer(
-            ["a short text", "and a longer text here"], padding=True, return_tensors="pt"
-        )
-        names = ["input_ids", "attention_mask"]
-        axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
-        module = Outputs(model, names, 0)
-        return {"model": Graph(module, {n: sample[n] for n in names}, "last_hidden_state", axes)}
 
     def encode(self, examples, processor, labels, cfg, training=False):
         from tunesmith.tasks.embedding.training import PairDataset

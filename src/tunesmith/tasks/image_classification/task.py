@@ -71,7 +71,6 @@ class ImageClassification(SingleLabelTask):
     group_by_length = False
     default_epochs = 5
     peft_task_type = None  # peft has no image TaskType: lora_settings decides per model
-    onnx_logits = "per_input"
     search_learning_rates = (1e-4, 3e-3)
     search_freeze = ("head", "none")
     settings = (

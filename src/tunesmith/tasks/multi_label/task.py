@@ -15,6 +15,7 @@ from tunesmith.tasks.multi_label import metrics as measure
 from tunesmith.tasks.multi_label import report
 from tunesmith.tasks.multi_label.data import prepare_examples
 from tunesmith.tasks.multi_label.feedback import LabelSetFeedback
+from tunesmith.tasks.onnx_export import OnnxExport
 from tunesmith.tasks.single_label import sort_labels
 
 THRESHOLDS = "thresholds.json"  # in the run directory: {label: threshold}
@@ -34,7 +35,7 @@ class MultiLabel(Task):
     epoch_metrics = ("f1_micro", "f1_macro")
     peft_task_type = "SEQ_CLS"
     settings = ("train.extend_vocab", *DISTILL_SETTINGS)
-    onnx_logits = "per_input"  # the same logits; predict() applies sigmoid and the thresholds
+    onnx_class = OnnxExport  # the same logits; predict() applies sigmoid and the thresholds
 
     def prepare(self, table, source, columns, options=None):
         return prepare_examples(table, source, columns, options)

@@ -20,6 +20,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples, Task
 from tunesmith.tasks.ner.feedback import SpanFeedback
 from tunesmith.tasks.ner.report import EntityReport
+from tunesmith.tasks.onnx_export import TokenLogitsExport
 
 TOKEN_NAMES = ("tokens", "words", "token", "sentence", "text")
 TAG_NAMES = ("tags", "ner_tags", "labels", "label", "entities", "spans")
@@ -134,7 +135,7 @@ class TokenClassification(Task):
     epoch_metrics = ("f1", "precision", "recall")
     peft_task_type = "TOKEN_CLS"
     label_noun = "entity types"
-    onnx_logits = "per_token"
+    onnx_class = TokenLogitsExport
     settings = (
         "train.class_weights",
         "train.extend_vocab",
