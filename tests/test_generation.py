@@ -296,3 +296,12 @@ def test_predict_file_of_prompts_chats_and_instructions(chat_run, tmp_path):
 def test_model_card_names_the_library_that_loads_the_run(chat_run):
     card = (chat_run / "README.md").read_text()
     assert "library_name: peft" in card and "AutoPeftModelForCausalLM" in card
+
+
+def test_onnx_export_of_a_generation_run_says_why_not_and_what_instead(chat_run, capsys):
+    from tunesmith.cli import main
+
+    assert main(["export", str(chat_run), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "GGUF for llama.cpp" in err and "tunesmith serve RUN" in err
+    assert len(err.strip().splitlines()) == 1 and not (chat_run / "onnx").exists()

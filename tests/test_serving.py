@@ -294,3 +294,39 @@ def test_serve_refuses_a_taken_port_and_a_missing_run(text_run, capsys):
     assert "pick a free port" in capsys.readouterr().err
     assert main(["serve", "no-such-run"]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["multi-label", "embedding", "generation", "image-text"])
+def test_web_page_shows_each_kind_of_answer(name, browser, tmp_path, request):
+    """The page reads every task's answers: label sets, vectors, generated text, zero-shot."""
+    from test_task_contract import CASES
+
+    build, fixture, sample = CASES[name]
+    data = build(tmp_path)
+    train = {"epochs": 1, "precision": "fp32", "max_length": 32, "batch_size": 16}
+    model_dir = str(request.getfixturevalue(fixture))
+    run = tunesmith.train(data, task=name, model=model_dir, out=str(tmp_path / "run"), train=train)
+    given = str(tmp_path / sample) if run.task.input_kind == "image" else sample
+    expected = run.predict(given)
+    with serving(create_app(run.path)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        if run.task.input_kind == "image":
+            page.wait_for_selector("#image-input:not([hidden])")
+            page.set_input_files("#file", given)
+            page.wait_for_selector("#preview:not([hidden])")
+        else:
+            page.wait_for_selector("#text-input:not([hidden])")
+            page.fill("#text", given)
+        page.click("#go")
+        answer = "#top-label, #embedding, #generated"  # an empty answer is not "visible"
+        shown = page.wait_for_selector(answer, state="attached", timeout=20_000).inner_text()
+        page.screenshot(path=str(ARTIFACTS / f"serve_{name}_page.png"), full_page=True)
+    if "labels" in expected:
+        assert shown == (", ".join(expected["labels"]) or "(no label)")
+    elif "embedding" in expected:
+        assert shown == f"{len(expected['embedding'])} dimensions"
+    elif "label" in expected:
+        assert shown.startswith(expected["label"])
+    else:
+        assert shown == expected["text"]

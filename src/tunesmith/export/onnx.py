@@ -62,10 +62,11 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
         from tunesmith import tasks
 
         covered = [name for name in tasks.names() if tasks.get(name).onnx]
+        why, instead = model.task.onnx_refusal
         raise TunesmithError(
-            f"ONNX export covers {', '.join(covered)}, not {model.task.name}",
+            f"ONNX export covers {', '.join(covered)}, not {model.task.name}: {why}",
             where=f"tunesmith export {run_dir}",
-            fix="serve this run with the PyTorch backend (the default)",
+            fix=instead,
         )
     folder = onnx_folder(run_dir)
     folder.mkdir(exist_ok=True)

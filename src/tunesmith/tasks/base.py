@@ -64,6 +64,11 @@ class Task(ABC):
     # what a correction is for POST /v1/feedback and `tunesmith retrain` (tasks/feedback.py).
     report_class: type[Report] = Report
     onnx_class: type[OnnxExport] | None = None  # ONNX export (tasks/onnx_export.py); None: none
+    # Without one: why, and what to do instead (the one-line error `export` gives).
+    onnx_refusal: tuple[str, str] = (
+        "this task has no ONNX graph to export",
+        "serve the run with the PyTorch backend (the default)",
+    )
     feedback: Feedback | None = None
     # retrain's promotion gate compares live and new on this test metric ("a.b": nested)
     promotion_metric: str = "f1_macro"

@@ -29,6 +29,11 @@ class CausalLM(Task):
     feedback = AnswerFeedback()
     promotion_metric = "perplexity"
     promotion_higher = False
+    onnx_refusal = (
+        "a model that writes answers token by token, with a cache, ships as GGUF for llama.cpp "
+        "rather than as one ONNX graph (GGUF export is planned)",
+        "serve it with `tunesmith serve RUN` (PyTorch; bf16 where the CPU runs it natively)",
+    )
     default_model = "smollm2-135m"
     input_kind = "text"
     pipeline_tag = "text-generation"
