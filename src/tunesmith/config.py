@@ -197,6 +197,14 @@ class TrainConfig(_Group):
         "(multi-GPU)",
     )
     seed: int = Field(42, description="seed for the split, initialisation and shuffling")
+    seeds: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="train N times (seed, seed+1, ...) on the same split and report the mean and "
+        "spread of the test metrics: how much of a difference between runs is luck. Each seed "
+        "is a full training; the run kept is the first seed's",
+    )
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
 
     @field_validator("freeze")

@@ -9,6 +9,7 @@ from tunesmith import __version__
 from tunesmith.config import RunConfig
 from tunesmith.console import info
 from tunesmith.run_dir import CONFIG, RunDir, write_json
+from tunesmith.training.environment import environment
 
 
 def finish_run(
@@ -20,9 +21,11 @@ def finish_run(
     train_seconds: float,
     baseline=None,
     extras: dict | None = None,
+    other_seeds: list[dict] | None = None,
 ) -> Path:
     """`data` is a PreparedData and `prepared` a PreparedModel (training/pipeline.py);
-    `baseline` what the task measured before training (tasks/base.py `baseline`)."""
+    `baseline` what the task measured before training (tasks/base.py `baseline`);
+    `other_seeds` the test metrics of --train.seeds' other seeds (training/seeds.py)."""
     from tunesmith.evaluation.model_card import write_model_card
     from tunesmith.evaluation.report import write_report
 
@@ -48,6 +51,12 @@ def finish_run(
         sections.append(report_section(comparison, work.path))
     extras = extras or {}
     sections += extras.get("sections", [])
+    seeds = None
+    if other_seeds:
+        from tunesmith.training import seeds as seeding
+
+        seeds = seeding.spread(task, cfg.train.seed, metrics, other_seeds)
+        sections.append(seeding.report_section(seeds))
     write_json(
         work / "metrics.json",
         {
@@ -59,6 +68,7 @@ def finish_run(
             "steps": trainer.state.global_step,
             "epochs_run": trainer.state.epoch,
             **({"distillation": comparison} if comparison else {}),
+            **({"seeds": seeds} if seeds else {}),
             **extras.get("metrics", {}),
         },
     )
@@ -118,9 +128,12 @@ def finish_run(
             "base_model": cfg.model,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "test": task.report.headline(metrics),
+            "environment": environment(),  # what `tunesmith replay` compares against
         }
     )
     info(f"Test results:\n{task.report.describe(metrics)}")
+    if seeds:
+        info(seeding.describe(seeds))
     info(f"Report: {run / 'report.html'}")
     return run.path
 

@@ -250,6 +250,11 @@ def run_training(
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_checkpoint(work) if resume else None)
     train_seconds = time.perf_counter() - started
+    others = []  # --train.seeds: every process trains them (collective under torchrun)
+    if cfg.train.seeds > 1:
+        from tunesmith.training.seeds import other_seeds
+
+        others = other_seeds(data, cfg, work, baseline, main)
     if not main:
         trainer.save_model(str(work.path))  # collective under FSDP/DeepSpeed; writes nothing here
         return run.path
@@ -262,7 +267,7 @@ def run_training(
         save_merged_run(trainer, work.path)
     else:
         trainer.save_model(str(work.path))
-    return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline, extras)
+    return finish_run(run, cfg, data, prepared, trainer, train_seconds, baseline, extras, others)
 
 
 def build_run_trainer(data: PreparedData, prepared: PreparedModel, cfg: RunConfig, checkpoints):
