@@ -29,6 +29,8 @@ EXAMPLES = """examples:
   tunesmith predict runs/chats --prompt "How do I reset my password?"
   tunesmith train photos/ --task image-text --model mobilenet-v2+minilm-l6
   tunesmith predict runs/photos --image cat.jpg --labels "cat,dog,car"   zero-shot
+  tunesmith replay runs/bbc                          train again: same split, same metrics?
+  tunesmith train reviews.csv --train.seeds 5        the spread of test metrics over 5 seeds
 """
 
 
@@ -206,6 +208,36 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--overwrite", action="store_true", help="replace an existing --out run")
     _add_config_flags(tune)
     tune.set_defaults(handler=do.cmd_tune)
+
+    replay = commands.add_parser(
+        "replay",
+        parents=[common],
+        help="train a finished run again from its saved settings: does it reproduce?",
+        description="Retrain RUN from its run_config.yaml (settings, seed, absolute data paths) "
+        "into a new folder, after checking that the data still has the fingerprint saved in "
+        "RUN/splits.json. Then compare: the same train/val/test rows, and each test metric "
+        "(original, replay, difference). Exit code 0: identical; 1: they differ, with what could "
+        "explain it (changed data, another library version or device, both saved in the run's "
+        "manifest; GPU kernels); 2: an error, such as data that changed. A `tune` run replays "
+        "its final training, not the search.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tunesmith replay runs/bbc\n  tunesmith replay runs/bbc --out "
+        "/tmp/bbc-check --overwrite\n  tunesmith replay runs/bbc --data /new/place/bbc.csv",
+    )
+    replay.add_argument("run", metavar="RUN", help="finished run directory to replay")
+    replay.add_argument("--out", help="where the replay trains (default: RUN-replay)")
+    replay.add_argument(
+        "--data",
+        metavar="DATA",
+        help="the training data, if it moved since the run (its fingerprint is still checked)",
+    )
+    replay.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="replay even if the data's fingerprint differs (the results will then differ too)",
+    )
+    replay.add_argument("--overwrite", action="store_true", help="replace an earlier replay run")
+    replay.set_defaults(handler=do.cmd_replay)
 
     inspect = commands.add_parser(
         "inspect",

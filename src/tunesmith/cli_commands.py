@@ -62,6 +62,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tunesmith.training.replay import format_replay, replay
+
+    result = replay(
+        args.run,
+        args.out,
+        data=args.data,
+        allow_changed_data=args.allow_changed_data,
+        overwrite=args.overwrite,
+    )
+    print(format_replay(result))
+    return 0 if result.identical else 1  # like diff: 1 means "they differ"
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
