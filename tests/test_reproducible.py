@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import fast_settings, make_rows
+from conftest import fast_settings, make_rows, write_images
 
 import tunesmith
 from tunesmith.cli import main
@@ -53,6 +53,28 @@ def test_same_seed_gives_the_same_split_weights_and_test_metrics(twice):
     assert weights[0] == weights[1]
     environment = a.manifest["environment"]
     assert environment["libraries"]["torch"] and environment["device"] == "cpu"
+
+
+def test_image_augmentation_follows_the_seed(tmp_path):
+    """Random crops, flips and colour jitter draw from torch's generator, which the Trainer
+    seeds (transformers.set_seed): the same seed, the same augmented images."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import set_seed
+
+    from tunesmith.data.image_dataset import ImageDataset
+
+    paths = sorted(str(p) for p in write_images(tmp_path, per_class=2).rglob("*.png"))
+    prep = SimpleNamespace(size=32, resize=36, mean=[0.5] * 3, std=[0.5] * 3)
+    images = ImageDataset(paths, [0] * len(paths), prep, training=True, augment="trivial")
+
+    def epoch(seed):
+        set_seed(seed)
+        return torch.stack([images[i]["pixel_values"] for i in range(len(images))])
+
+    assert torch.equal(epoch(42), epoch(42))
+    assert not torch.equal(epoch(42), epoch(43))
 
 
 def test_replay_matches_and_exits_0(twice, capsys):
