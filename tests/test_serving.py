@@ -245,15 +245,17 @@ def test_web_page_highlights_entities_and_takes_images(
 def test_onnx_export_int8_parity_and_serving(text_run, capsys):
     from tunesmith.cli import main
 
-    assert main(["export", str(text_run.path), "--format", "onnx", "--int8"]) == 0
+    # A limit for the tiny model's 9 validation rows, where one changed answer is 11 points.
+    export = ["export", str(text_run.path), "--format", "onnx", "--int8", "--max-drop", "20"]
+    assert main(export) == 0
     err = capsys.readouterr().err
     assert "Parity on the run's test split" in err and "onnx int8" in err
-    parity = json.loads((text_run.path / "onnx" / "parity.json").read_text())
+    parity = json.loads((text_run.path / "parity.json").read_text())
     backends = parity["backends"]
     assert backends["onnx fp32"]["max_probability_difference"] < 1e-4
     accuracy = {name: b["test accuracy"] for name, b in backends.items()}
-    assert accuracy["onnx fp32"] == accuracy["pytorch"]
-    assert abs(accuracy["onnx int8"] - accuracy["pytorch"]) <= 0.2
+    assert accuracy["onnx fp32"] == accuracy["pytorch fp32"]
+    assert abs(accuracy["onnx int8"] - accuracy["pytorch fp32"]) <= 0.2
     onnx = tunesmith.load(text_run.path, backend="onnx")
     assert onnx.backend == "onnx int8"
     texts = [row["text"] for row in make_rows(3, seed=8)]

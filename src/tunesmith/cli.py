@@ -419,13 +419,25 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         parents=[common],
         help="export a run to ONNX (optionally int8) and check parity on its test split",
-        description="Write RUN/onnx/model.onnx (and model.int8.onnx with --int8), then predict "
-        "the run's test split with each backend and print accuracy, macro-F1 and the largest "
-        "probability difference against PyTorch (saved as RUN/onnx/parity.json).",
+        description="Write RUN/onnx/model.onnx (and model.int8.onnx with --int8, kept only if "
+        "it loses at most --max-drop points of the task's headline metric on the validation "
+        "split), then score every form of the model (PyTorch fp32 and bf16, ONNX fp32 and "
+        "int8) on the run's test split against the trained model: the same-answer rate and "
+        "the metric's difference with a bootstrap 95% interval (RUN/parity.json, report.html).",
     )
     export.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
     export.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
-    export.add_argument("--int8", action="store_true", help="also write a dynamic int8 model")
+    export.add_argument(
+        "--int8", action="store_true", help="also write an int8 model, if it keeps the accuracy"
+    )
+    export.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.5,
+        metavar="POINTS",
+        help="--int8: the most the headline metric may fall on the validation split, in points "
+        "(default: 0.5)",
+    )
     export.set_defaults(handler=do.cmd_export)
 
     feedback = commands.add_parser(

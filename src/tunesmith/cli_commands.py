@@ -324,8 +324,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tunesmith.export.onnx import export_onnx, onnx_folder
 
-    export_onnx(args.run, int8=args.int8)
-    print(f"Exported to {onnx_folder(args.run)} (parity.json beside the models).")
+    export_onnx(args.run, int8=args.int8, max_drop=args.max_drop)
+    print(f"Exported to {onnx_folder(args.run)}; the parity certificate is in parity.json.")
     return 0
 
 

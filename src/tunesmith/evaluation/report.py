@@ -83,3 +83,21 @@ never saw.</p>{cards}
 </body></html>"""
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def set_section(path: Path, key: str, title: str, body: str) -> None:
+    """Put a section measured after training (parity) into a written report, replacing the
+    earlier one of the same `key`, before the plots."""
+    import re
+
+    from tunesmith.run_dir import write_atomic
+
+    page = path.read_text(encoding="utf-8")
+    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+    block = f"{start}<h2>{html.escape(title)}</h2>{body}{end}\n"
+    if start in page:
+        earlier = f"{re.escape(start)}.*?{re.escape(end)}\n?"
+        page = re.sub(earlier, lambda _: block, page, flags=re.S)
+    else:
+        page = page.replace("<h2>Plots</h2>", block + "<h2>Plots</h2>", 1)
+    write_atomic(path, page)

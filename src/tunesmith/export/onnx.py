@@ -1,10 +1,10 @@
-"""ONNX export of a run, dynamic int8 quantisation, and a parity check on the run's own test
-split: each backend's headline metrics (accuracy and macro-F1, entity F1, recall@1...) and the
-largest difference in any class probability (or embedding value) against PyTorch.
+"""ONNX export of a run, int8 that passed an accuracy gate (quantize.py), and the parity
+certificate (evaluation/parity.py: every form of the model on the run's test split).
 
     RUN/onnx/model.onnx        fp32, dynamic batch (and sequence) axes, output "logits"
-    RUN/onnx/model.int8.onnx   weights quantised to int8 (onnxruntime quantize_dynamic)
-    RUN/onnx/parity.json       the check, also printed
+    RUN/onnx/model.int8.onnx   int8, only if it kept the validation score (--max-drop)
+    RUN/onnx/int8.json         that measurement
+    RUN/parity.json            the certificate, also printed and put into report.html
 
 What is exported is the task's (Task.onnx.graphs: {file stem: Graph}); classifiers export their
 logits as model.onnx, embedding its encoder's token vectors (the task pools them), image-text one
@@ -13,6 +13,7 @@ file per tower. Task.onnx.model turns the loaded sessions back into what its pre
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +54,12 @@ def logits_graph(task, net, processor, per_token: bool = False) -> Graph:
     return Graph(Outputs(net, list(sample), "logits"), sample, "logits", axes)
 
 
-def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
+def export_onnx(run_dir: str | Path, int8: bool = False, max_drop: float = 0.5) -> dict:
+    """Write the fp32 ONNX files (and int8 ones that keep the accuracy within `max_drop`
+    points: export/quantize.py), then the parity certificate (evaluation/parity.py)."""
     from tunesmith.api import load
-    from tunesmith.run_dir import write_json
+    from tunesmith.evaluation import parity
+    from tunesmith.export.quantize import gated_int8
 
     model = load(run_dir)
     if model.task.onnx is None:
@@ -68,46 +72,77 @@ def export_onnx(run_dir: str | Path, int8: bool = False) -> dict:
             where=f"tunesmith export {run_dir}",
             fix=instead,
         )
-    folder = onnx_folder(run_dir)
+    folder = onnx_folder(model.path)  # the live version's, where load(backend="onnx") looks
     folder.mkdir(exist_ok=True)
     net = model.model.eval()
-    fp32, quantised = {}, {}
+    fp32 = {}
     for stem, graph in model.task.onnx.graphs(net, model.processor).items():
         fp32[stem] = folder / f"{stem}.onnx"
+        partial = folder / f".{stem}.onnx.tmp"  # renamed when complete: never half a file
         with torch.no_grad():
             torch.onnx.export(
                 graph.module.eval(),
                 tuple(graph.inputs.values()),
-                str(fp32[stem]),
+                str(partial),
                 input_names=list(graph.inputs),
                 output_names=[graph.output],
                 dynamic_axes=graph.axes,
                 opset_version=18,
                 dynamo=False,  # the TorchScript exporter takes dynamic axes as they are
             )
-        if int8:
-            import logging
-
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is for static
-            quantised[stem] = folder / f"{stem}.int8.onnx"
-            quantize_dynamic(str(fp32[stem]), str(quantised[stem]), weight_type=QuantType.QInt8)
+        os.replace(partial, fp32[stem])
     net.eval()  # export restores the wrapper's training flag; keep the model in eval mode
-    files = {"onnx fp32": fp32} | ({"onnx int8": quantised} if int8 else {})
-    parity = check_parity(model, files)
-    write_json(folder / "parity.json", parity)
-    return parity
+    files, refused = {"onnx fp32": fp32}, None
+    if int8:
+        try:
+            files["onnx int8"] = gated_int8(model, fp32, folder, max_drop)
+        except TunesmithError as exc:  # certify what was written, then say why int8 was not
+            refused = exc
+    forms = parity.pytorch_forms(model) | {
+        name: (model.task.onnx.model(sessions(paths), model.model), False)
+        for name, paths in files.items()
+    }
+    certificate = parity.certify(model, forms)
+    for name, paths in files.items():
+        certificate["backends"][name]["file"] = ", ".join(str(p) for p in paths.values())
+        megabytes = sum(p.stat().st_size for p in paths.values()) / 1e6
+        certificate["backends"][name]["megabytes"] = round(megabytes, 1)
+    old = parity.read(model.path, model)
+    if old and "http" in old["backends"]:  # the service's row stays until serve measures again
+        certificate["backends"]["http"] = old["backends"]["http"]
+    parity.save(model.path, certificate)
+    info(parity.format_table(certificate))
+    if refused:
+        raise refused
+    return certificate
+
+
+def sessions(paths: dict[str, Path]) -> dict:
+    return {stem: OnnxModule(path) for stem, path in paths.items()}
 
 
 def onnx_files(folder: Path) -> tuple[str, dict[str, Path]]:
-    """(backend, {stem: path}) of an export: the int8 files where there are any."""
+    """(backend, {stem: path}) of an export: the int8 files where there are any that passed
+    the accuracy gate (export/quantize.py); an int8 file that did not is an error, never
+    served in silence."""
+    from tunesmith.export.quantize import accepted
+
     for backend, suffix in (("onnx int8", ".int8.onnx"), ("onnx fp32", ".onnx")):
         found = {
             p.name.removesuffix(suffix): p
             for p in sorted(folder.glob(f"*{suffix}"))
             if suffix == ".int8.onnx" or not p.name.endswith(".int8.onnx")
         }
+        if found and backend == "onnx int8" and not accepted(folder, found):
+            run = folder.parent
+            raise TunesmithError(
+                "the int8 export in this run was not measured against the run's validation "
+                "split (an older export), or does not match that measurement",
+                where=", ".join(str(p) for p in found.values()),
+                fix=f"export again to measure it (`tunesmith export {run} --format onnx "
+                f"--int8`), or delete {', '.join(p.name for p in found.values())} to serve "
+                "the fp32 export",
+            )
         if found:
             return backend, found
     return "", {}
@@ -156,111 +191,3 @@ class _Output(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def check_parity(model, files: dict[str, dict[str, Path]]) -> dict:
-    """Each backend on the run's test split, scored by the task (accuracy and macro-F1, entity
-    F1, or retrieval), with the largest difference in any probability (or embedding value)
-    against PyTorch."""
-    test = test_examples(model)
-    task = model.task
-    backends = {"pytorch": model.model} | {
-        name: task.onnx.model({stem: OnnxModule(path) for stem, path in paths.items()}, model.model)
-        for name, paths in files.items()
-    }
-    results, reference = {}, None
-    for name, module in backends.items():
-        answers = task.onnx.parity_answers(
-            module, model.processor, test, model.labels, model.max_length
-        )
-        try:
-            measured = task.score(answers, test, model.labels)
-        except NotImplementedError:  # scored by test() (embedding: searches the whole corpus)
-            measured, _ = task.test(
-                module, model.processor, test, model.labels, model.max_length, 64
-            )
-        headline = task.report.headline(measured)
-        reference = reference or answers
-        results[name] = {key: round(value, 4) for key, value in list(headline.items())[:2]}
-        results[name] |= _differences(answers, reference)
-        if name != "pytorch":
-            paths = list(files[name].values())
-            results[name]["file"] = ", ".join(str(p) for p in paths)
-            results[name]["megabytes"] = round(sum(p.stat().st_size for p in paths) / 1e6, 1)
-    info(format_parity(results, len(test)))
-    return {"test_examples": len(test), "backends": results}
-
-
-def _differences(answers: list[dict], reference: list[dict]) -> dict:
-    """Largest probability difference; for entities, also how many answers differ at all."""
-    if "embedding" in reference[0]:
-        gap = max(
-            abs(x - y)
-            for a, r in zip(answers, reference, strict=True)
-            for x, y in zip(a["embedding"], r["embedding"], strict=True)
-        )
-        return {"max_embedding_difference": round(gap, 7)}
-    if "scores" in reference[0]:
-        gap = max(
-            abs(a["scores"][k] - r["scores"][k])
-            for a, r in zip(answers, reference, strict=True)
-            for k in r["scores"]
-        )
-        return {"max_probability_difference": round(gap, 6)}
-
-    def spans(answer):
-        return [(e["type"], e["start"], e["end"]) for e in answer["entities"]]
-
-    same = [spans(a) == spans(r) for a, r in zip(answers, reference, strict=True)]
-    gaps = [
-        abs(x["score"] - y["score"])
-        for a, r, ok in zip(answers, reference, same, strict=True)
-        if ok
-        for x, y in zip(a["entities"], r["entities"], strict=True)
-    ]
-    return {
-        "max_probability_difference": round(max(gaps, default=0.0), 6),
-        "answers_that_differ": len(same) - sum(same),
-    }
-
-
-def format_parity(results: dict, count: int) -> str:
-    gap = next(k for k in results["pytorch"] if k.startswith("max_"))  # probability, embedding
-    extra = {gap, "answers_that_differ", "file", "megabytes"}
-    metrics = [k for k in results["pytorch"] if k not in extra]
-    heading = "max prob diff" if gap == "max_probability_difference" else "max diff"
-    lines = [
-        f"Parity on the run's test split ({count} examples):",
-        f"  {'backend':<10} "
-        + " ".join(f"{m:>18}" for m in metrics)
-        + f" {heading:>14} {'size':>8}",
-    ]
-    for name, r in results.items():
-        size = f"{r['megabytes']} MB" if "megabytes" in r else ""
-        values = " ".join(f"{r[m]:>18.4f}" for m in metrics)
-        lines.append(f"  {name:<10} {values} {r[gap]:>14.6f} {size:>8}")
-        if r.get("answers_that_differ"):
-            lines.append(f"  {'':<10} {r['answers_that_differ']} answer(s) differ from PyTorch")
-    return "\n".join(lines)
-
-
-def test_examples(model):
-    """The run's test split, read again from its data as training split it."""
-    import json
-
-    from tunesmith.data.readers import read_splits, read_table
-
-    splits = json.loads((model.path / "splits.json").read_text(encoding="utf-8"))
-    options = model.data_options
-    tables = read_splits(options.path, "--data.path", options)
-    source = options.path
-    if options.test_file:
-        tables["test"], source = (
-            read_table(options.test_file, "--data.test_file", options),
-            options.test_file,
-        )
-    table = tables.get("test", tables["train"])
-    columns = model.manifest["columns"]
-    examples = model.task.prepare(table, source, columns, options)
-    keep = examples.frame["row"].isin(set(splits["test"]))
-    return examples.subset(list(keep[keep].index))

@@ -92,6 +92,11 @@ class ModelInfo(BaseModel):
     input_kind: str
     backend: str
     feedback_label: str | None = Field(description="what /v1/feedback takes as `label`")
+    parity: dict[str, Any] | None = Field(
+        None,
+        description="the parity certificate: each form of the model (PyTorch, bf16, ONNX, this "
+        "service over HTTP) against the trained model on the test split; null until measured",
+    )
 
 
 def create_app(
@@ -112,6 +117,10 @@ def create_app(
 
         model = load(run_dir)
     manifest = model.manifest
+    from tunesmith.evaluation import parity
+
+    # The certificate of this version (export's); serve's start-up check adds the HTTP row.
+    certificate = parity.read(model.path, model) if hasattr(model, "path") else None
     batcher = MicroBatcher(model.predict, max_batch=max_batch, max_wait_ms=max_wait_ms)
 
     from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +151,7 @@ def create_app(
     )
     app.state.batcher = batcher
     app.state.inflight = Inflight()  # the server drains it at shutdown
+    app.state.parity = certificate or {}  # filled in by serve's check (evaluation/parity.py)
     docs = {app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url}
     app.add_middleware(
         Guard,
@@ -172,6 +182,7 @@ def create_app(
             input_kind=model.task.input_kind,
             backend=model.backend,
             feedback_label=model.task.feedback and model.task.feedback.label_help,
+            parity=app.state.parity or None,
         )
 
     def count_ok(n: int) -> None:
@@ -184,9 +195,9 @@ def create_app(
 
     logged = {"count": 0}
 
-    async def answer(inputs: list) -> PredictResponse:
+    async def answer(inputs: list, logged_ok: bool = True) -> PredictResponse:
         outputs = await batcher.run(inputs)
-        if log_predictions and model.task.input_kind == "text":
+        if log_predictions and logged_ok and model.task.input_kind == "text":
             for text, out in zip(inputs, outputs, strict=True):
                 if logged["count"] < log_predictions and "label" in out:
                     logged["count"] += 1
@@ -237,7 +248,8 @@ def create_app(
         return {"id": record}
 
     @app.post("/v1/predict", response_model=PredictResponse)
-    async def predict(body: PredictRequest) -> PredictResponse:
+    async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+        user = request.headers.get("x-tunesmith-check") != "parity"  # serve's own check
         if model.task.input_kind == "image":
             if body.inputs is not None or body.images is None:
                 raise HTTPException(422, 'this model takes images: {"images": ["<base64>"]}')
@@ -255,7 +267,7 @@ def create_app(
                     f"inputs[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}",
                 )
             check_unicode(text, f"inputs[{i}]")
-        return await answer(body.inputs)
+        return await answer(body.inputs, user)
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingsRequest) -> dict:

@@ -64,6 +64,7 @@ def serve(
         )
     info(f"Serving {run_dir} at http://{host}:{port}/ (API docs: /docs). Ctrl-C stops.")
     server = make_server(app, host, port, grace=grace)
+    start_parity_check(server, run_dir, api_key)
     try:
         server.run()
     except KeyboardInterrupt:  # Ctrl-C: the shutdown above has run; as uvicorn.run does
@@ -74,6 +75,34 @@ def serve(
             where=f"--host {host} --port {port}",
             fix="pick a free port with --port (or stop what is using it)",
         )
+
+
+def start_parity_check(server: uvicorn.Server, run_dir: str, api_key: str | None) -> None:
+    """The parity certificate's HTTP row, measured beside the service once it listens (start-up
+    is not delayed; at most parity.HTTP_ROWS test rows): GET /v1/model shows it when done."""
+    import threading
+    import time
+
+    from tunesmith.evaluation import parity
+
+    shown = server.config.app.state.parity
+
+    def check() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        host, port = server.config.host, server.config.port
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        try:
+            parity.check_service(url, run_dir, api_key, shown, info)
+        except Exception as exc:  # the service runs on; the certificate says the check failed
+            backends = shown.setdefault("backends", {})
+            backends["http"] = {"status": f"failed: {type(exc).__name__}: {exc}"[:300]}
+            info(f"The parity check over HTTP failed ({type(exc).__name__}: {exc}).")
+
+    threading.Thread(target=check, name="tunesmith-parity", daemon=True).start()
 
 
 class DrainingServer(uvicorn.Server):

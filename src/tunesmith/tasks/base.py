@@ -294,3 +294,30 @@ class Task(ABC):
         inputs = list(examples.frame["input"])
         predictions = self.predict(model, processor, inputs, labels, max_length, batch_size)
         return self.score(predictions, examples, labels), predictions
+
+    def decision(self, answer: dict) -> Any:
+        """The part of an answer the task's metric scores, for parity's "same answer": by
+        default the answer without its scores (a label, entities' types and offsets, a label
+        set). None where answers are vectors, not decisions."""
+        return _without_scores(answer)
+
+    def headline_parts(self, predictions: list[dict], examples: Examples, labels: list[str]):
+        """Per-row counts whose column sums give the headline metric, so parity's bootstrap
+        rescores a thousand resamples at once: (array of shape (rows, k), function of the
+        sums), as evaluation/parity.py `accuracy_parts`/`f1_parts` make. None: no interval."""
+        return None
+
+
+def _without_scores(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {k: _without_scores(v) for k, v in value.items() if not _is_score(v)}
+        return tuple(sorted(kept.items()))
+    if isinstance(value, list):
+        return tuple(_without_scores(v) for v in value)
+    return value
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, float) or (
+        isinstance(value, dict) and all(isinstance(v, float) for v in value.values())
+    )

@@ -89,3 +89,10 @@ class SingleLabelTask(Task):
         return full_metrics(
             list(examples.frame["label"]), [p["label"] for p in predictions], labels
         )
+
+    def headline_parts(self, predictions, examples, labels):
+        """Accuracy (the headline): per row, right or not."""
+        from tunesmith.evaluation.parity import accuracy_parts
+
+        truth = examples.frame["label"]
+        return accuracy_parts([p["label"] == y for p, y in zip(predictions, truth, strict=True)])

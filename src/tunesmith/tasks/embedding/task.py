@@ -145,3 +145,6 @@ class Embedding(Task):
 
     def read_corpus(self, path: str) -> list[str]:
         return data.read_corpus(path)
+
+    def decision(self, answer):
+        return None  # a vector, not a decision: parity compares the values instead

@@ -145,6 +145,16 @@ class MultiLabel(Task):
         chosen = measure.apply_thresholds(probs, labels, thresholds)
         return [_answer(row, picked, labels) for row, picked in zip(probs, chosen, strict=True)]
 
+    def headline_parts(self, predictions, examples, labels):
+        """Micro F1's true and false positives and false negatives, row by row."""
+        from tunesmith.evaluation.parity import f1_parts
+
+        truth = measure.multi_hot(examples.frame["label"], labels).astype(bool)
+        predicted = measure.multi_hot([p["labels"] for p in predictions], labels).astype(bool)
+        return f1_parts(
+            (truth & predicted).sum(1), (~truth & predicted).sum(1), (truth & ~predicted).sum(1)
+        )
+
     def score(self, predictions, examples, labels):
         truth = measure.multi_hot(examples.frame["label"], labels)
         predicted = measure.multi_hot([p["labels"] for p in predictions], labels)

@@ -392,6 +392,19 @@ class TokenClassification(Task):
             )
         return answers
 
+    def headline_parts(self, predictions, examples, labels):
+        """Entity F1's counts per sentence: strict IOB2 spans, as seqeval's score counts them."""
+        from seqeval.scheme import IOB2, Entities
+
+        from tunesmith.evaluation.parity import f1_parts
+
+        counts = []
+        for gold, pred in zip(examples.frame["label"], predictions, strict=True):
+            truth = set(Entities([list(gold)], IOB2).entities[0])
+            found = set(Entities([list(pred["tags"])], IOB2).entities[0])
+            counts.append((len(truth & found), len(found - truth), len(truth - found)))
+        return f1_parts(*zip(*counts, strict=True)) if counts else None
+
     def score(self, predictions, examples, labels):
         from seqeval.metrics import accuracy_score, classification_report
         from seqeval.scheme import IOB2
