@@ -20,10 +20,13 @@ from tunesmith.serving.app import create_app
 
 @pytest.fixture(scope="module")
 def weak_run(tmp_path_factory, tiny_model_dir):
-    """A run trained on little data for one epoch: room to improve."""
+    """A run trained on little data with a third of its labels wrong: room to improve."""
     folder = tmp_path_factory.mktemp("loop")
-    pd.DataFrame(make_rows(10, seed=2)).to_csv(folder / "d.csv", index=False)
-    settings = fast_settings(tiny_model_dir, folder / "run", epochs=1, early_stopping=0)
+    rows = make_rows(10, seed=2)
+    for row in rows[::3]:
+        row["label"] = {"sport": "tech", "tech": "business", "business": "sport"}[row["label"]]
+    pd.DataFrame(rows).to_csv(folder / "d.csv", index=False)
+    settings = fast_settings(tiny_model_dir, folder / "run", early_stopping=0)
     return tunesmith.train(folder / "d.csv", **settings)
 
 
@@ -80,7 +83,7 @@ def test_retrain_promotes_a_better_version_rejects_a_worse_one_and_rolls_back(
             body = {"input": row["text"], "label": row["label"]}
             assert client.post("/v1/feedback", json=body).status_code == 201
     new = tmp_path / "new.csv"
-    pd.DataFrame(make_rows(40, seed=7)).to_csv(new, index=False)
+    pd.DataFrame(make_rows(60, seed=7)).to_csv(new, index=False)
     assert main(["retrain", str(root), "--add", str(new)]) == 0
     out = capsys.readouterr()
     state = json.loads((root / "versions.json").read_text())
@@ -94,11 +97,22 @@ def test_retrain_promotes_a_better_version_rejects_a_worse_one_and_rolls_back(
         live_version = client.get("/v1/model").json()["version"]
     assert live_version == json.loads((root / "versions/v2/tunesmith.json").read_text())["created"]
 
+    tests = v2["significance"]["tests"]
+    assert tests["mcnemar"]["p"] < 0.05 and tests["bootstrap"]["p"] < 0.05
+    assert tests["bootstrap"]["interval"][0] > 0  # the whole 95% interval is a gain
+
     assert main(["retrain", str(root), "--no-feedback", "--margin", "1.0"]) == 0
     state = json.loads((root / "versions.json").read_text())
     assert state["versions"]["v3"]["decision"].startswith("kept, not promoted")
     assert "the gate needs +1.0000" in state["versions"]["v3"]["decision"]
     assert state["live"] == "v2"
+
+    # Another epoch on the same pool: whatever it gains on the frozen test set is luck.
+    assert main(["retrain", str(root), "--no-feedback"]) == 0
+    v4 = json.loads((root / "versions.json").read_text())["versions"]["v4"]
+    assert v4["decision"].startswith("kept, not promoted"), v4["decision"]
+    if v4["compared_on"]["new"] > v4["compared_on"]["live"]:
+        assert "within the noise" in v4["decision"]
 
     assert main(["promote", str(root), "--version", "1"]) == 0
     assert json.loads((root / "versions.json").read_text())["live"] == "v1"
@@ -106,3 +120,29 @@ def test_retrain_promotes_a_better_version_rejects_a_worse_one_and_rolls_back(
     assert main(["runs", str(root)]) == 0
     listing = capsys.readouterr().out
     assert "live -> v1" in listing and "v3" in listing and "kept, not promoted" in listing
+
+
+def test_paired_tests_tell_a_real_gain_from_luck():
+    import numpy as np
+
+    from tunesmith.feedback.significance import mcnemar, paired_bootstrap
+
+    # 6 rows only the new version gets right, none the other way: p = 0.5 ** 6
+    assert mcnemar([False] * 6 + [True] * 4, [True] * 10)["p"] == pytest.approx(0.5**6)
+    assert mcnemar([True] * 10, [True] * 10)["p"] == 1.0  # no disagreement, no evidence
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 2, 400)
+    live = np.where(rng.random(400) < 0.80, truth, 1 - truth)
+    better = np.where(rng.random(400) < 0.95, truth, 1 - truth)
+    noise = np.where(rng.random(400) < 0.81, truth, 1 - truth)
+
+    def accuracy(answers):
+        return lambda rows: (
+            float(np.mean(live[rows] == truth[rows])),
+            float(np.mean(answers[rows] == truth[rows])),
+        )
+
+    real = paired_bootstrap(accuracy(better), 400, higher=True)
+    assert real["p"] < 0.01 and real["interval"][0] > 0
+    luck = paired_bootstrap(accuracy(noise), 400, higher=True)
+    assert luck["p"] > 0.05 and luck["interval"][0] < 0 < luck["interval"][1]

@@ -201,6 +201,7 @@ def feedback_and_retrain(name, run: Path, folder: Path, given: str, capsys) -> N
     assert v2["compared_on"]["metric"] == tasks.get(name).promotion_metric
     assert v2["compared_on"]["rows"] > 0
     assert v2["decision"].startswith(("promoted", "kept, not promoted")), v2["decision"]
+    assert 0 < v2["significance"]["tests"]["bootstrap"]["p"] <= 1  # a paired test for every task
     pool = (run / "retrain" / "v2_train.jsonl").read_text(encoding="utf-8")
     assert expected in pool  # the correction is in what v2 trained on
     if tasks.get(name).input_kind == "image":  # the pool holds its own images

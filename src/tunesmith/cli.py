@@ -455,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(the original test split plus a held-out tenth of the new data), and make it live only "
         "if the task's metric (macro-F1 for classification, entity F1 for NER, micro-F1 for "
         "multi-label, R@1 for image-text, nDCG@10 for embeddings, perplexity for generation) "
-        "gains at least --margin and no class loses more than --max-class-drop.",
+        "is better by more than luck (paired tests on the same rows: McNemar where answers "
+        "are right or wrong per row, a paired bootstrap of the metric; p < --alpha), gains at "
+        "least --margin and no class loses more than --max-class-drop.",
     )
     retrain.add_argument("run", metavar="RUN", help="run directory to grow")
     retrain.add_argument("--add", metavar="DATA", help="new labelled data (any training format)")
@@ -474,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="gain on the task's metric needed to promote (default: 0)",
+    )
+    retrain.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="significance level of the paired tests the new version must pass (default: 0.05)",
     )
     retrain.add_argument(
         "--max-class-drop",

@@ -258,6 +258,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         start=args.start,
         margin=args.margin,
         max_class_drop=args.max_class_drop,
+        alpha=args.alpha,
     )
     print(f"{result['name']}: {result['decision']}")
     return 0

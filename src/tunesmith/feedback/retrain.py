@@ -14,9 +14,11 @@ Pools live in RUN/retrain/ as JSON Lines the task's own `prepare` reads, images 
 RUN/retrain/images/ (hard links where the file system allows), so every version's data is a
 self-contained folder the normal training path reads.
 
-The gate: the new version becomes live only if its score on the task's promotion metric beats
-the live one's by `margin` and no class loses more than `max_class_drop` F1 (where the task
-measures classes); otherwise it is kept, not promoted, and the decision says why.
+The gate: the new version becomes live only if it is better on the task's promotion metric by
+more than luck (paired tests on the frozen test set, feedback/significance.py: McNemar where
+answers are right or wrong per row, a paired bootstrap of the metric; p < `alpha`), by at
+least `margin`, and no class loses more than `max_class_drop` F1 (where the task measures
+classes); otherwise it is kept, not promoted, and the decision says why.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ from tunesmith.run_dir import CONFIG, write_atomic
 
 POOL = "retrain"  # RUN/retrain/: the training pool, validation and the frozen test set
 SPLITS = ("train", "val", "test")
+# The live run's training settings a new version keeps (as resolved when it trained: the
+# learning rate and freezing it really used), so a retrain differs only in its data.
+KEPT_SETTINGS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "grad_accum",
+    "weight_decay",
+    "warmup",
+    "max_length",
+    "freeze",
+    "precision",
+    "seed",
+)
 # Data settings that name the original files or columns; the pool has its own.
 FILE_SETTINGS = ("path", "val_file", "test_file", "text_column", "label_column", "image_column")
 
@@ -50,6 +66,7 @@ def retrain(
     start: str = "live",
     margin: float = 0.0,
     max_class_drop: float = 0.05,
+    alpha: float = 0.05,
     seed: int = 42,
 ) -> dict:
     import tunesmith
@@ -113,9 +130,9 @@ def retrain(
         out=str(root / "versions" / name),
         overwrite=True,
         data=data | {f"{s}_file": str(files[s]) for s in ("val", "test")} | {"leakage": "drop"},
-        train={k: saved["train"][k] for k in ("epochs", "batch_size", "max_length", "seed")},
+        train={k: saved["train"][k] for k in KEPT_SETTINGS if k in saved["train"]},
     )
-    return _gate(root, name, live, new_model, files["test"], margin, max_class_drop, notes)
+    return _gate(root, name, live, new_model, files["test"], margin, max_class_drop, notes, alpha)
 
 
 class Pool:
@@ -264,9 +281,9 @@ def _metric(metrics: dict, path: str) -> float:
     return float(metrics)
 
 
-def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes) -> dict:
-    """Score the live and the new version on the same rows of the frozen test set, compare,
-    promote or keep."""
+def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes, alpha) -> dict:
+    """Score the live and the new version on the same rows of the frozen test set, test whether
+    the difference is more than luck, compare classes, promote or keep."""
     from tunesmith.data.readers import read_table
 
     task = live.task
@@ -279,15 +296,16 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes)
             "both versions are compared on the other rows."
         )
         examples = examples.subset(scorable)
-    scores = {}
+    scores, answers = {}, {}
     for which, version in (("live", live), ("new", new_model)):
-        metrics, _ = version.task.test(
+        scores[which], answers[which] = version.task.test(
             version.model, version.processor, examples, version.labels, version.max_length, 64
         )
-        scores[which] = metrics
     metric, higher = task.promotion_metric, task.promotion_higher
     old, new = _metric(scores["live"], metric), _metric(scores["new"], metric)
     gain = (new - old) if higher else (old - new)
+    tests = _paired_tests(live, new_model, examples, answers, metric, higher)
+    significant = bool(tests) and all(t["p"] < alpha for t in tests.values())
     per_class = {
         label: {"live": f1["f1"], "new": scores["new"]["per_class"].get(label, {}).get("f1", 0.0)}
         for label, f1 in scores["live"].get("per_class", {}).items()
@@ -295,19 +313,19 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes)
     }
     worst = min(per_class.items(), key=lambda kv: kv[1]["new"] - kv[1]["live"], default=None)
     drop = worst[1]["live"] - worst[1]["new"] if worst else 0.0
-    versus = f"{metric} {new:.4f} vs live {old:.4f}"
+    versus = f"{metric} {new:.4f} vs live {old:.4f} ({gain:+.4f} better)"
+    evidence = "; ".join(_describe(t) for t in tests.values()) or "no paired test for this task"
     if gain < margin:
-        better = "higher" if higher else "lower"
-        decision = (
-            f"kept, not promoted: {versus} ({gain:+.4f} {better}; the gate needs {margin:+.4f})"
-        )
+        decision = f"kept, not promoted: {versus}; the gate needs {margin:+.4f}"
+    elif tests and not significant:
+        decision = f"kept, not promoted: {versus} is within the noise at {alpha} ({evidence})"
     elif drop > max_class_drop:
         decision = (
             f"kept, not promoted: class {worst[0]!r} loses {drop:.4f} F1 (the gate "
             f"allows {max_class_drop:.4f})"
         )
     else:
-        decision = f"promoted: {versus} ({gain:+.4f} better)"
+        decision = f"promoted: {versus}; {evidence}"
         if per_class:
             decision += f"; no class lost more than {max_class_drop:.4f}"
     promoted = decision.startswith("promoted")
@@ -317,6 +335,7 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes)
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "test": new_model.task.report.headline(new_model.metrics["test"]),
         "compared_on": {"rows": len(examples), "metric": metric, "live": old, "new": new},
+        "significance": {"alpha": alpha, "tests": tests},
         "live_on_same_test": task.report.headline(scores["live"]),
         "compared_with": state["live"],
         "per_class_f1": per_class,
@@ -328,6 +347,54 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes)
         state = versions.promote(root, name)
     info(format_comparison(name, state["versions"][name]))
     return state["versions"][name] | {"name": name, "promoted": promoted}
+
+
+def _paired_tests(live, new_model, examples, answers, metric, higher) -> dict[str, dict]:
+    """McNemar where the task's answers are right or wrong row by row, and a paired bootstrap
+    of the promotion metric: from score() of resampled answers, or from the task's per-row
+    values (paired_rows) where its metric is not a score of answers."""
+    import numpy as np
+
+    from tunesmith.feedback import significance as sig
+
+    task, tests = live.task, {}
+    right = [task.right_or_wrong(answers[w], examples) for w in ("live", "new")]
+    if right[0] is not None and right[1] is not None:
+        tests["mcnemar"] = sig.mcnemar(*right)
+    try:
+        task.score(answers["live"], examples, live.labels)
+    except NotImplementedError:  # scored by test() as a whole: per-row values instead
+        rows = [
+            v.task.paired_rows(v.model, v.processor, examples, v.labels, v.max_length)
+            for v in (live, new_model)
+        ]
+        if rows[0] is None or rows[1] is None or len(rows[0][0]) != len(rows[1][0]):
+            return tests
+        means = [sig.weighted_mean(values, weights) for values, weights in rows]
+        tests["bootstrap"] = sig.paired_bootstrap(
+            lambda r: (means[0](r), means[1](r)), len(rows[0][0]), higher
+        )
+        return tests
+
+    def scored(rows: np.ndarray) -> tuple[float, float]:
+        subset = examples.subset(list(rows))
+        return tuple(
+            _metric(task.score([answers[w][i] for i in rows], subset, v.labels), metric)
+            for w, v in (("live", live), ("new", new_model))
+        )
+
+    tests["bootstrap"] = sig.paired_bootstrap(scored, len(examples), higher)
+    return tests
+
+
+def _describe(test: dict) -> str:
+    if "interval" in test:
+        low, high = test["interval"]
+        return f"{test['test']}: gain 95% interval {low:+.4f} to {high:+.4f}, p={test['p']:.3f}"
+    return (
+        f"{test['test']}: {test['only_new_right']} rows only the new version gets right, "
+        f"{test['only_live_right']} only the live one, p={test['p']:.3f}"
+    )
 
 
 def _knows(model, example) -> bool:
@@ -346,6 +413,8 @@ def format_comparison(name: str, entry: dict) -> str:
             f"  {compared['metric']}: live {compared['live']:.4f}, new {compared['new']:.4f} "
             f"({compared['rows']} rows)"
         )
+    for test in entry.get("significance", {}).get("tests", {}).values():
+        lines.append(f"  {_describe(test)}")
     if entry["per_class_f1"]:
         lines.append(f"  {'class':<16} {'live F1':>8} {'new F1':>8} {'change':>8}")
     for label, f1 in entry["per_class_f1"].items():

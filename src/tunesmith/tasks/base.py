@@ -274,6 +274,17 @@ class Task(ABC):
         keep the default `test` implement it."""
         raise NotImplementedError(f"{self.name} is scored by test()")
 
+    def right_or_wrong(self, predictions: list[dict], examples: Examples) -> list[bool] | None:
+        """Per row, whether the answer is right, for a task whose answers are right or wrong
+        one by one (retrain's gate runs McNemar's test on them); None where they are not."""
+        return None
+
+    def paired_rows(self, model: Any, processor: Any, examples: Examples, labels, max_length):
+        """For a task whose promotion metric is not score() of per-row answers: per-row
+        (values, weights) arrays whose weighted mean is that metric, or moves with it (retrain's
+        gate resamples them in its paired bootstrap). None: no paired test for this task."""
+        return None
+
     def baseline(self, model: Any, processor: Any, examples: Examples, cfg: TrainConfig):
         """Measurements of the untrained model on `examples` (the test split), for the report's
         before/after comparison; None where the task has none."""

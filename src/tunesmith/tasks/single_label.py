@@ -83,6 +83,9 @@ class SingleLabelTask(Task):
             "scores": dict(zip(labels, row, strict=True)),
         }
 
+    def right_or_wrong(self, predictions, examples):
+        return [p["label"] == y for p, y in zip(predictions, examples.frame["label"], strict=True)]
+
     def score(self, predictions, examples, labels):
         from tunesmith.evaluation.classification import full_metrics
 

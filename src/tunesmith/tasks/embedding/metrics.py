@@ -44,7 +44,9 @@ def top_k(query_vectors: torch.Tensor, corpus_vectors: torch.Tensor, k: int, chu
     return torch.cat(scores), torch.cat(positions)
 
 
-def evaluate(model, processor, examples, max_length: int, batch_size: int = 64) -> dict:
+def ranked(model, processor, examples, max_length: int, batch_size: int = 64):
+    """Each held-out query's corpus positions, most similar first, and the positions that
+    answer it; and the corpus."""
     frame = examples.frame
     corpus = corpus_of(examples)
     where = {p: i for i, p in enumerate(corpus)}
@@ -55,8 +57,21 @@ def evaluate(model, processor, examples, max_length: int, batch_size: int = 64) 
     query_vectors, _ = embed(model, processor, queries, "query", max_length, batch_size)
     corpus_vectors, _ = embed(model, processor, corpus, "passage", max_length, batch_size)
     _, positions = top_k(query_vectors, corpus_vectors, DEPTH)
-    metrics = ranking_metrics(positions.tolist(), [relevant[q] for q in queries])
-    return metrics | {"queries": len(queries), "corpus": len(corpus), "count": len(frame)}
+    return positions.tolist(), [relevant[q] for q in queries], corpus
+
+
+def evaluate(model, processor, examples, max_length: int, batch_size: int = 64) -> dict:
+    top, relevant, corpus = ranked(model, processor, examples, max_length, batch_size)
+    metrics = ranking_metrics(top, relevant)
+    return metrics | {"queries": len(top), "corpus": len(corpus), "count": len(examples)}
+
+
+def ndcg_per_query(top: list[list[int]], relevant: list[set[int]]) -> list[float]:
+    """nDCG@10 of each query (their mean is ranking_metrics' nDCG@10)."""
+    return [
+        ranking_metrics([ranked], [wanted])[f"nDCG@{DEPTH}"]
+        for ranked, wanted in zip(top, relevant, strict=True)
+    ]
 
 
 def search(model, processor, query: str, corpus: list[str], k: int, max_length: int) -> list:

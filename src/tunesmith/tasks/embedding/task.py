@@ -123,6 +123,16 @@ class Embedding(Task):
             measured["before"] = baseline
         return measured, []
 
+    def paired_rows(self, model, processor, examples, labels, max_length):
+        """Each held-out query's nDCG@10 (the promotion metric is their mean)."""
+        import numpy as np
+
+        from tunesmith.tasks.embedding import metrics
+
+        top, relevant, _ = metrics.ranked(model, processor, examples, max_length)
+        values = np.array(metrics.ndcg_per_query(top, relevant))
+        return values, np.ones_like(values)
+
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64, **options):
         """{"embedding": [...], "tokens": n} per text; `kind="passage"` embeds documents (models
         with prompts, like E5, embed queries and passages differently; default: query)."""

@@ -114,13 +114,14 @@ def pack(columns: dict, max_length: int) -> dict:
     return {"input_ids": ids, "labels": labels}
 
 
-def token_loss(model, dataset, collator, batch_size: int = 8) -> dict:
-    """Mean cross-entropy per learned (non-ignored) token and its perplexity."""
+def example_losses(model, dataset, collator, batch_size: int = 8) -> tuple[list, list]:
+    """Per encoded example: the summed cross-entropy over its learned (non-ignored) tokens,
+    and how many there are."""
     import torch
     import torch.nn.functional as F
 
     model.eval()
-    total, count = 0.0, 0
+    sums, counts = [], []
     features = [{k: dataset[i][k] for k in ("input_ids", "labels")} for i in range(len(dataset))]
     with torch.inference_mode():
         for start in range(0, len(features), batch_size):
@@ -129,13 +130,18 @@ def token_loss(model, dataset, collator, batch_size: int = 8) -> dict:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             logits = logits.logits[:, :-1].float()
             target = batch["labels"][:, 1:]
-            total += F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                target.reshape(-1),
-                ignore_index=IGNORE,
-                reduction="sum",
-            ).item()
-            count += int((target != IGNORE).sum())
+            losses = F.cross_entropy(
+                logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none"
+            )
+            sums += losses.sum(dim=1).tolist()
+            counts += (target != IGNORE).sum(dim=1).tolist()
+    return sums, counts
+
+
+def token_loss(model, dataset, collator, batch_size: int = 8) -> dict:
+    """Mean cross-entropy per learned (non-ignored) token and its perplexity."""
+    sums, counts = example_losses(model, dataset, collator, batch_size)
+    total, count = sum(sums), int(sum(counts))
     loss = total / max(1, count)
     return {
         "loss": round(loss, 4),

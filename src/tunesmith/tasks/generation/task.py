@@ -211,6 +211,18 @@ class CausalLM(Task):
             for (p, r), a in zip(pairs, answers, strict=True)
         ]
 
+    def paired_rows(self, model, processor, examples, labels, max_length):
+        """Each example's loss per answer token, weighted by its tokens: the weighted mean is
+        the log of the perplexity."""
+        import numpy as np
+
+        from tunesmith.config import TrainConfig
+
+        encoded = self.encode(examples, processor, [], TrainConfig(max_length=max_length))
+        sums, counts = lm.example_losses(model, encoded, self.collator(processor))
+        counts = np.array(counts, dtype=float)
+        return np.array(sums) / np.maximum(counts, 1), counts
+
     def test(self, model, processor, examples, labels, max_length, batch_size, baseline=None):
         metrics = self._loss(model, processor, examples, max_length, batch_size)
         metrics["count"] = len(examples)

@@ -130,9 +130,9 @@ def recall(similarity: torch.Tensor, relevant: list[set[int]]) -> dict[str, floa
     return out
 
 
-def evaluate(model, processor, examples, max_length: int) -> dict:
-    """Recall@1/5/10 image-to-text and text-to-image over the distinct images and captions, and
-    zero-shot accuracy over the labels when the examples have them."""
+def pairs(model, processor, examples, max_length: int):
+    """The distinct images, their embeddings, image-caption similarities, and which captions
+    belong to each image and which images to each caption."""
     frame = examples.frame
     images = list(dict.fromkeys(frame["input"]))
     captions = list(dict.fromkeys(frame["caption"]))
@@ -146,6 +146,24 @@ def evaluate(model, processor, examples, max_length: int) -> dict:
     for path, caption in zip(frame["input"], frame["caption"], strict=True):
         of_image[image_index[path]].add(caption_index[caption])
         of_caption[caption_index[caption]].add(image_index[path])
+    return images, captions, image_vectors, similarity, of_image, of_caption
+
+
+def image_hits(model, processor, examples, max_length: int) -> list[float]:
+    """1 for each distinct image whose most similar caption is one of its own, else 0 (their
+    mean is image-to-text R@1)."""
+    _, _, _, similarity, of_image, _ = pairs(model, processor, examples, max_length)
+    best = similarity.argmax(dim=1).tolist()
+    return [float(b in wanted) for b, wanted in zip(best, of_image, strict=True)]
+
+
+def evaluate(model, processor, examples, max_length: int) -> dict:
+    """Recall@1/5/10 image-to-text and text-to-image over the distinct images and captions, and
+    zero-shot accuracy over the labels when the examples have them."""
+    frame = examples.frame
+    images, captions, image_vectors, similarity, of_image, of_caption = pairs(
+        model, processor, examples, max_length
+    )
     metrics = {
         "images": len(images),
         "captions": len(captions),

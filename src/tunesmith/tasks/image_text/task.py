@@ -311,6 +311,13 @@ class ImageText(Task):
             metrics["before"] = baseline
         return metrics, []
 
+    def paired_rows(self, model, processor, examples, labels, max_length):
+        """Each distinct image's image-to-text hit at rank 1 (their mean is R@1)."""
+        import numpy as np
+
+        values = np.array(measure.image_hits(model, processor, examples, max_length))
+        return values, np.ones_like(values)
+
     def predict(self, model, processor, inputs, labels, max_length, batch_size=64, **options):
         """Zero-shot answers for images against `labels` (asked for now, or the run's)."""
         if not labels:
