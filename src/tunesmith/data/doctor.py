@@ -37,8 +37,10 @@ def diagnose(
     options=None,
     table: pd.DataFrame | None = None,
     seed: int = 0,
+    model: str | None = None,
 ) -> dict:
-    """Statistics and findings for `examples` (and user-supplied `held_out` splits)."""
+    """Statistics and findings for `examples` (and user-supplied `held_out` splits). `model`
+    (the run's --model) lends its sentence embeddings to the label check on small data."""
     held_out = held_out or {}
     frame = examples.frame
     labelled = "label" in frame and isinstance(frame["label"].iloc[0], str)
@@ -61,7 +63,7 @@ def diagnose(
     if labelled and table is not None and "agreement" in table:
         report["annotation"] = _agreement(table, frame, findings, examples)
     if labelled and text and (options is None or options.label_issues):
-        report["label_issues"] = _label_issues(examples, findings, seed)
+        report |= _label_issues(examples, findings, seed, model)
     if text:
         lengths = keys.str.len()
         report["chars"] = {q: int(lengths.quantile(p)) for q, p in PERCENTILES.items()}
@@ -276,23 +278,42 @@ def _agreement(table: pd.DataFrame, frame: pd.DataFrame, findings, examples) -> 
     return {"tasks_with_several_annotators": int(multi.sum()), "agreement": per_class.to_dict()}
 
 
-def _label_issues(examples: Examples, findings, seed: int) -> list[dict]:
-    from tunesmith.data.label_issues import find_label_issues
+def _label_issues(examples: Examples, findings, seed: int, model: str | None) -> dict:
+    from tunesmith.data.label_issues import check_labels
 
     frame = examples.frame
-    issues = find_label_issues(frame["input"].tolist(), frame["label"].tolist(), seed=seed)
+    check = check_labels(frame["input"].tolist(), frame["label"].tolist(), seed, model)
+    issues = check.pop("issues")
     for issue in issues:
         position = issue.pop("index")
         issue["row"] = int(frame["row"].iloc[position])
         issue["where"] = describe_row(examples.source, issue["row"])
         issue["text"] = frame["input"].iloc[position]
-    if issues:
+    if check["rows_checked"] and not check["trusted"]:
+        findings.append(
+            Finding(
+                "label check",
+                "info",
+                f"the quick model ({check['quick_model']}) reaches only "
+                f"{check['balanced_accuracy']:.0%} out-of-fold balanced accuracy "
+                f"({check['accuracy']:.0%} accuracy, majority class "
+                f"{check['majority_accuracy']:.0%}): too weak to judge labels, so no rows are "
+                f"listed (it disagrees with {check['disagreements']} of them, mostly its own "
+                "mistakes)",
+                "check a random sample of labels by hand; after training, the run's report "
+                "shows the fine-tuned model's most confident mistakes",
+            )
+        )
+    elif issues:
+        share = check["likely_mislabelled"] / check["rows_checked"]
         findings.append(
             Finding(
                 "possible label errors",
                 "warning",
-                f"{len(issues)} row(s) look mislabelled to a quick model trained without them "
-                "(confident learning); e.g. "
+                f"about {check['likely_mislabelled']} row(s) ({share:.1%}) look mislabelled to a "
+                f"quick model trained without them ({check['quick_model']}, "
+                f"{check['balanced_accuracy']:.0%} out-of-fold balanced accuracy; confident "
+                "learning), most suspect first; e.g. "
                 + "; ".join(
                     f"{i['where']}: {i['label']!r}, looks like {i['suggested']!r}"
                     for i in issues[:3]
@@ -302,4 +323,4 @@ def _label_issues(examples: Examples, findings, seed: int) -> list[dict]:
                 [i["where"] for i in issues[:SHOW]],
             )
         )
-    return issues
+    return {"label_check": check, "label_issues": issues}

@@ -50,7 +50,9 @@ def format_text(report: dict) -> str:
         lines.append("Findings:")
     for finding in findings:
         lines.append(f"  {MARKS[finding['severity']]} {finding['message']}")
-        if finding["rows"]:
+        if finding["check"] == "possible label errors":  # the most suspect, not 3 of them
+            lines += _suspects(report["label_issues"])
+        elif finding["rows"]:
             more = " ..." if len(finding["rows"]) > 3 else ""
             lines.append(f"      rows: {'; '.join(finding['rows'][:3])}{more}")
         lines.append(f"      fix: {finding['fix']}")
@@ -60,6 +62,21 @@ def format_text(report: dict) -> str:
     if errors:
         lines.append(f"{errors} problem(s) marked x stop `tunesmith train` until fixed.")
     return "\n".join(lines)
+
+
+TERMINAL_SUSPECTS = 20  # the HTML report lists up to HTML_SUSPECTS, the JSON all that are kept
+HTML_SUSPECTS = 200
+
+
+def _suspects(issues: list[dict]) -> list[str]:
+    lines = [
+        f"      {i['where']}: {i['label']!r} -> {i['suggested']!r} "
+        f"(p(given label) {i['given_probability']:.2f})"
+        for i in issues[:TERMINAL_SUSPECTS]
+    ]
+    if len(issues) > TERMINAL_SUSPECTS:
+        lines.append(f"      ... {len(issues) - TERMINAL_SUSPECTS} more in data_report.html/json")
+    return lines
 
 
 def write_reports(report: dict, folder: Path) -> list[Path]:
@@ -93,12 +110,16 @@ def to_html(report: dict) -> str:
     )
     issues = "".join(
         f"<tr><td>{esc(i['where'])}</td><td>{esc(i['text'][:200])}</td><td>{esc(i['label'])}"
-        f"</td><td>{esc(i['suggested'])}</td><td>{i['score']:.2f}</td></tr>"
-        for i in report.get("label_issues", [])[:100]
+        f"</td><td>{i['given_probability']:.2f}</td><td>{esc(i['suggested'])}</td>"
+        f"<td>{i['score']:.2f}</td></tr>"
+        for i in report.get("label_issues", [])[:HTML_SUSPECTS]
     )
     issue_table = (
-        "<h2>Possible label errors</h2><table><tr><th>where</th><th>text</th><th>label</th>"
-        f"<th>looks like</th><th>confidence</th></tr>{issues}</table>"
+        "<h2>Possible label errors</h2><p>Most suspect first (lowest out-of-fold probability "
+        f"of the given label); {min(len(report['label_issues']), HTML_SUSPECTS)} of "
+        f"{len(report['label_issues'])} shown.</p><table><tr><th>where</th><th>text</th>"
+        "<th>label</th><th>p(label)</th><th>looks like</th><th>p(looks like)</th></tr>"
+        f"{issues}</table>"
         if issues
         else ""
     )

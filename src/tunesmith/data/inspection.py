@@ -44,16 +44,19 @@ def inspect_data(cfg: RunConfig) -> dict:
     options = cfg.data
     task, table, examples, held_out = read_examples(cfg, "inspect DATA")
     report = {"source": options.path, "rows_read": len(table)}
-    report |= diagnose(task, examples, held_out, options, table, cfg.train.seed)
-    report["held_out"] = {split: len(ex) for split, ex in held_out.items()}
     texts = task.texts(examples)
     if not texts:  # images
+        report |= diagnose(task, examples, held_out, options, table, cfg.train.seed)
+        report["held_out"] = {split: len(ex) for split, ex in held_out.items()}
         report["model"] = cfg.model or task.default_model
         return report
     from tunesmith.models.vocabulary import chinese_share, choose_model
 
+    model = cfg.model or choose_model(task, texts)  # its embeddings help the label check
+    report |= diagnose(task, examples, held_out, options, table, cfg.train.seed, model)
+    report["held_out"] = {split: len(ex) for split, ex in held_out.items()}
     report["chinese_share"] = round(chinese_share(texts), 3)
-    report["model"] = cfg.model or choose_model(task, texts)
+    report["model"] = model
     report["tokens"] = _tokens(report["model"], texts, cfg.train.max_length, report["findings"])
     return report
 
