@@ -127,7 +127,7 @@ def test_pairs_with_captions_and_the_assembled_dual_encoder(tiny_model_dir, tmp_
     from tunesmith.export.onnx import export_onnx
 
     parity = export_onnx(model.path)["backends"]  # both towers of the assembled dual encoder
-    assert parity["onnx fp32"]["image-to-text R@1"] == parity["pytorch"]["image-to-text R@1"]
+    assert parity["onnx fp32"]["image-to-text R@1"] == parity["pytorch fp32"]["image-to-text R@1"]
     assert parity["onnx fp32"]["max_embedding_difference"] < 1e-4
 
 
@@ -192,8 +192,8 @@ def test_embeddings_share_one_space(clip_run, tmp_path):
 def test_onnx_export_of_both_towers(clip_run, tmp_path):
     from tunesmith.export.onnx import export_onnx
 
-    backends = export_onnx(clip_run.path, int8=True)["backends"]
-    pytorch, fp32, int8 = backends["pytorch"], backends["onnx fp32"], backends["onnx int8"]
+    backends = export_onnx(clip_run.path, int8=True, max_drop=100)["backends"]  # tiny model
+    pytorch, fp32, int8 = backends["pytorch fp32"], backends["onnx fp32"], backends["onnx int8"]
     assert fp32["max_embedding_difference"] < 1e-4
     for metric in ("zero-shot accuracy", "image-to-text R@1"):
         assert fp32[metric] == pytorch[metric]

@@ -297,7 +297,7 @@ def test_onnx_export_keeps_the_label_sets(run, capsys):
 
     parity = export_onnx(run, int8=False)["backends"]
     assert parity["onnx fp32"]["max_probability_difference"] < 1e-4
-    pytorch = {k: v for k, v in parity["pytorch"].items() if k != "max_probability_difference"}
+    pytorch = {k: v for k, v in parity["pytorch fp32"].items() if k != "max_probability_difference"}
     assert {k: parity["onnx fp32"][k] for k in pytorch} == pytorch
     onnx = tunesmith.load(run, backend="onnx")
     assert [a["labels"] for a in onnx.predict(TEXTS)] == [

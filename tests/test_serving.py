@@ -92,9 +92,9 @@ def test_ner_service_returns_entity_spans(tmp_path, tiny_model_dir):
         assert text[entity["start"] : entity["end"]] == entity["text"]
     from tunesmith.export.onnx import export_onnx  # NER exports too: same entities in fp32
 
-    parity = export_onnx(model.path, int8=True)["backends"]
+    parity = export_onnx(model.path, int8=True, max_drop=100)["backends"]  # tiny model
     assert parity["onnx fp32"]["answers_that_differ"] == 0
-    assert parity["onnx fp32"]["entity F1 (micro)"] == parity["pytorch"]["entity F1 (micro)"]
+    assert parity["onnx fp32"]["entity F1 (micro)"] == parity["pytorch fp32"]["entity F1 (micro)"]
     onnx = tunesmith.load(model.path, backend="onnx")
     assert set(onnx.predict(text)) == set(model.predict(text))  # entities, tags, text
 
