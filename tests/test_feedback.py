@@ -146,3 +146,17 @@ def test_paired_tests_tell_a_real_gain_from_luck():
     assert real["p"] < 0.01 and real["interval"][0] > 0
     luck = paired_bootstrap(accuracy(noise), 400, higher=True)
     assert luck["p"] > 0.05 and luck["interval"][0] < 0 < luck["interval"][1]
+
+
+def test_the_quick_promotion_score_equals_the_full_metric():
+    import pandas as pd
+
+    from tunesmith import tasks
+    from tunesmith.tasks.base import Examples
+
+    task = tasks.get("text-classification")
+    frame = pd.DataFrame({"input": list("abcdefg"), "label": list("xxyyzzx"), "row": range(7)})
+    examples, labels = Examples(frame, "t.csv", {"label": "label"}), ["x", "y", "z"]
+    answers = [{"label": y, "score": 1.0} for y in "xyyzzxx"]
+    full = task.score(answers, examples, labels)["f1_macro"]
+    assert task.promotion_score(answers, examples, labels) == pytest.approx(full)

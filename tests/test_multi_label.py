@@ -303,3 +303,20 @@ def test_onnx_export_keeps_the_label_sets(run, capsys):
     assert [a["labels"] for a in onnx.predict(TEXTS)] == [
         a["labels"] for a in tunesmith.load(run).predict(TEXTS)
     ]
+
+
+def test_the_quick_promotion_score_equals_micro_f1():
+    import pandas as pd
+
+    from tunesmith import tasks
+    from tunesmith.tasks.base import Examples
+
+    task = tasks.get("multi-label")
+    labels = ["a", "b", "c"]
+    frame = pd.DataFrame(
+        {"input": ["x", "y", "z"], "label": [["a"], ["a", "b"], []], "row": [0, 1, 2]}
+    )
+    examples = Examples(frame, "t.csv", {"label": "labels"})
+    answers = [{"labels": ["a", "c"]}, {"labels": ["b"]}, {"labels": []}]
+    full = task.score(answers, examples, labels)["f1_micro"]
+    assert task.promotion_score(answers, examples, labels) == pytest.approx(full)

@@ -379,7 +379,7 @@ def _paired_tests(live, new_model, examples, answers, metric, higher) -> dict[st
     def scored(rows: np.ndarray) -> tuple[float, float]:
         subset = examples.subset(list(rows))
         return tuple(
-            _metric(task.score([answers[w][i] for i in rows], subset, v.labels), metric)
+            task.promotion_score([answers[w][i] for i in rows], subset, v.labels)
             for w, v in (("live", live), ("new", new_model))
         )
 

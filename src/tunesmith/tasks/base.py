@@ -279,6 +279,14 @@ class Task(ABC):
         one by one (retrain's gate runs McNemar's test on them); None where they are not."""
         return None
 
+    def promotion_score(self, predictions: list[dict], examples: Examples, labels) -> float:
+        """The promotion metric of answers on examples (retrain's bootstrap calls it a thousand
+        times; a task may compute just that number instead of every metric)."""
+        value: Any = self.score(predictions, examples, labels)
+        for part in self.promotion_metric.split("."):
+            value = value[part]
+        return float(value)
+
     def paired_rows(self, model: Any, processor: Any, examples: Examples, labels, max_length):
         """For a task whose promotion metric is not score() of per-row answers: per-row
         (values, weights) arrays whose weighted mean is that metric, or moves with it (retrain's

@@ -155,6 +155,14 @@ class MultiLabel(Task):
             (truth & predicted).sum(1), (~truth & predicted).sum(1), (truth & ~predicted).sum(1)
         )
 
+    def promotion_score(self, predictions, examples, labels):
+        """Micro-F1 alone (retrain's bootstrap asks a thousand times)."""
+        from sklearn.metrics import f1_score
+
+        truth = measure.multi_hot(examples.frame["label"], labels)
+        predicted = measure.multi_hot([p["labels"] for p in predictions], labels)
+        return float(f1_score(truth, predicted, average="micro", zero_division=0))
+
     def score(self, predictions, examples, labels):
         truth = measure.multi_hot(examples.frame["label"], labels)
         predicted = measure.multi_hot([p["labels"] for p in predictions], labels)
