@@ -304,7 +304,7 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes,
     metric, higher = task.promotion_metric, task.promotion_higher
     old, new = _metric(scores["live"], metric), _metric(scores["new"], metric)
     gain = (new - old) if higher else (old - new)
-    tests = _paired_tests(live, new_model, examples, answers, metric, higher)
+    tests = _paired_tests(live, new_model, examples, answers, higher)
     significant = bool(tests) and all(t["p"] < alpha for t in tests.values())
     per_class = {
         label: {"live": f1["f1"], "new": scores["new"]["per_class"].get(label, {}).get("f1", 0.0)}
@@ -349,7 +349,7 @@ def _gate(root, name, live, new_model, test_file, margin, max_class_drop, notes,
     return state["versions"][name] | {"name": name, "promoted": promoted}
 
 
-def _paired_tests(live, new_model, examples, answers, metric, higher) -> dict[str, dict]:
+def _paired_tests(live, new_model, examples, answers, higher) -> dict[str, dict]:
     """McNemar where the task's answers are right or wrong row by row, and a paired bootstrap
     of the promotion metric: from score() of resampled answers, or from the task's per-row
     values (paired_rows) where its metric is not a score of answers."""

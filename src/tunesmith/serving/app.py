@@ -223,7 +223,7 @@ def create_app(
                 raise HTTPException(413, f"input has over {limits.max_text_chars} characters")
             check_unicode(text, "input")  # a lone surrogate: no tokenizer or database takes it
         try:
-            correction = rules.check(given, body.label, body.predicted, body.rating)
+            correction = rules.checked(given, body.label, body.predicted, body.rating)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         for where in ("label", "predicted"):

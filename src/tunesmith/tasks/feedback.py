@@ -86,10 +86,16 @@ class Feedback:
     def __init__(self, input_column: str = "text"):
         self.input_column = input_column  # the pool records' input field: "text" or "image"
 
+    takes_ratings = False  # a thumbs up or down instead of a label (generation)
+
+    def checked(self, input: Any, label: Any, predicted: Any, rating: str | None) -> Correction:
+        """`check`, after refusing a rating where the task takes none."""
+        if rating is not None and not self.takes_ratings:
+            raise ValueError(f"rating is for generation models; send {self.label_help}")
+        return self.check(input, label, predicted, rating)
+
     def check(self, input: Any, label: Any, predicted: Any, rating: str | None) -> Correction:
         """The correction a client sent, checked: ValueError with what to send instead."""
-        if rating is not None:
-            raise ValueError("rating is for generation models; send the right label")
         if label is None:
             raise ValueError(f"label is missing: send {self.label_help}")
         return Correction(

@@ -15,8 +15,6 @@ class PassageFeedback(AnswerShapedFeedback):
     label_help = "the passage that answers the query (input)"
 
     def check(self, input, label, predicted, rating):
-        if rating is not None:
-            raise ValueError("rating is for generation models; send the right passage")
         if label is None:
             raise ValueError(f"label is missing: send {self.label_help}")
         passage = short_text(label, "label", MAX_ANSWER_CHARS)

@@ -12,6 +12,7 @@ from tunesmith.tasks.feedback import MAX_ANSWER_CHARS, AnswerShapedFeedback, Cor
 
 
 class AnswerFeedback(AnswerShapedFeedback):
+    takes_ratings = True
     label_help = (
         'a better answer (text), or "rating": "up" or "down" with the model\'s answer as '
         '"predicted"'

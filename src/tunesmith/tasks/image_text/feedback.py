@@ -18,8 +18,6 @@ class CaptionFeedback(AnswerShapedFeedback):
     )
 
     def check(self, input, label, predicted, rating):
-        if rating is not None:
-            raise ValueError("rating is for generation models; send the right class or caption")
         caption = short_text(label, "label", 1000) if label is not None else None
         if caption is None:
             raise ValueError(f"label is missing: send {self.label_help}")

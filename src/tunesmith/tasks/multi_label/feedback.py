@@ -12,8 +12,6 @@ class LabelSetFeedback(AnswerShapedFeedback):
     label_help = 'the right labels, a list such as ["sport", "politics"] ([] when none applies)'
 
     def check(self, input, label, predicted, rating):
-        if rating is not None:
-            raise ValueError("rating is for generation models; send the right labels")
         if isinstance(label, str):  # "sport;politics", as the data files may write it
             separator = next((s for s in SEPARATORS if s in label), None)
             label = [x for x in label.split(separator)] if separator else [label]

@@ -15,8 +15,6 @@ class SpanFeedback(AnswerShapedFeedback):
     )
 
     def check(self, input, label, predicted, rating):
-        if rating is not None:
-            raise ValueError("rating is for generation models; send the right entities")
         if not isinstance(input, str):
             raise ValueError("input must be the text the model answered")
         if not isinstance(label, list):
