@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-multi-label demo-image demo-generation demo-image-text demo-embedding test test-fast lint bench bench-ner bench-chinese bench-data bench-image bench-serve bench-scaling clean
+.PHONY: install demo demo-ner demo-multi-label demo-image demo-generation demo-image-text demo-embedding test test-fast lint bench bench-ner bench-chinese bench-chinese-ner bench-data bench-image bench-serve bench-scaling clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-ner: $(STAMP)
 
 bench-chinese: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/chinese_models.py
+
+bench-chinese-ner: $(STAMP)
+	$(RUN_OFFLINE) $(PY) bench/chinese_ner.py
 
 bench-image: $(STAMP)
 	$(RUN_OFFLINE) $(PY) bench/image_vs_torchvision_script.py

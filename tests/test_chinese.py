@@ -207,3 +207,127 @@ def test_every_text_task_with_an_offline_chinese_model_picks_it():
 
     for name in ("text-classification", "ner", "multi-label", "embedding"):
         assert tasks.get(name).chinese_model() == CHINESE_MODEL, name
+
+
+# --- Chinese NER at its natural length (multilingual-e5-small's XLM-R tokenizer) ---------------
+
+
+@pytest.fixture(scope="module", params=["packaged", "saved"])
+def xlmr_tokenizer(request, tmp_path_factory):
+    """multilingual-e5-small's tokenizer as packaged, and as a run saves and reloads it
+    (transformers' XLM-R puts a WhitespaceSplit before the Metaspace)."""
+    from transformers import AutoTokenizer, XLMRobertaTokenizerFast
+
+    from tunesmith.packaged import package_path
+
+    found = package_path("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+    tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(found), model_max_length=512)
+    if request.param == "saved":
+        folder = tmp_path_factory.mktemp("xlmr")
+        tokenizer.save_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    return tokenizer
+
+
+def _ner_examples(sentences):
+    import pandas as pd
+
+    from tunesmith.tasks import get
+
+    task = get("ner")
+    table = pd.DataFrame([{"tokens": t, "tags": g} for t, g in sentences])
+    examples = task.prepare(table, "t.conll", {})
+    return task, examples, task.label_names(examples)
+
+
+def test_chinese_ner_reads_the_running_text_not_a_word_start_before_every_character(
+    xlmr_tokenizer, capsys
+):
+    from tunesmith.config import TrainConfig
+
+    chars = list("新华社北京三月五日电，国务院总理在人民大会堂作政府工作报告。")
+    tags = ["B-ORG", "I-ORG", "I-ORG", "B-LOC", "I-LOC"] + ["O"] * 6
+    tags += ["B-ORG", "I-ORG", "I-ORG", "O", "O", "O", "B-LOC", "I-LOC", "I-LOC", "I-LOC", "I-LOC"]
+    tags += ["O"] * (len(chars) - len(tags))
+    task, examples, labels = _ner_examples([(chars, tags)])
+    assert examples.frame.loc[0, "text"] == "".join(chars)  # no spaces between characters
+    data = task.encode(examples, xlmr_tokenizer, labels, TrainConfig(max_length=128), True)
+    assert len(data) == 1
+    ids = data[0]["input_ids"]
+    pieces = xlmr_tokenizer.convert_ids_to_tokens(ids)
+    assert len(ids) <= len(chars) + 3, pieces  # was 2N + 2: a "▁" beside every character
+    assert pieces.count("\u2581") <= 1, pieces  # a word start only where the sentence starts
+    # every character keeps its own tag: no token spans two words, so no entity boundary is lost
+    carried = [labels[y] for y in data[0]["labels"] if y != -100]
+    assert carried == tags
+    assert "NER: 0 of 1 training sentences over 128 tokens" in capsys.readouterr().err
+    # the tokenizer the run saves is untouched: it still reads pre-split words its own way
+    spaced = xlmr_tokenizer(["中", "国"], is_split_into_words=True)["input_ids"]
+    assert len(spaced) > 4
+
+
+def test_english_through_xlmr_reads_as_its_running_text(xlmr_tokenizer):
+    from tunesmith.config import TrainConfig
+
+    words = ["Apple", "opened", "a", "store", "in", "Berlin", "yesterday"]
+    task, examples, labels = _ner_examples([(words, ["B-ORG"] + ["O"] * 4 + ["B-LOC", "O"])])
+    text = examples.frame.loc[0, "text"]
+    assert text == " ".join(words)
+    data = task.encode(examples, xlmr_tokenizer, labels, TrainConfig(max_length=32))
+    assert data[0]["input_ids"] == xlmr_tokenizer(text)["input_ids"]
+
+
+class _Echo:
+    """A stand-in token classifier that "knows" the tag of each token id: the ideal model, so
+    the round trip words -> tokens -> tags -> character spans is tested by itself."""
+
+    def __init__(self, tag_of_id: dict[int, int], num_labels: int):
+        import torch
+
+        self.tag_of_id, self.num_labels, self.device = tag_of_id, num_labels, torch.device("cpu")
+
+    def eval(self):
+        return self
+
+    def __call__(self, input_ids, **_):
+        from types import SimpleNamespace
+
+        import torch
+
+        tags = input_ids.clone().apply_(lambda i: self.tag_of_id.get(i, 0))
+        return SimpleNamespace(logits=torch.nn.functional.one_hot(tags, self.num_labels) * 9.0)
+
+
+def test_a_multi_character_token_carries_its_word_and_offsets_come_back_exact(xlmr_tokenizer):
+    from tunesmith.config import TrainConfig
+
+    # word-segmented Chinese CoNLL: "中国人民" is one word and one XLM-R piece
+    words = ["中国人民", "解放军", "今天", "在", "北京", "举行", "阅兵", "。"]
+    tags = ["B-ORG", "I-ORG", "O", "O", "B-LOC", "O", "O", "O"]
+    task, examples, labels = _ner_examples([(words, tags)])
+    text, offsets = examples.frame.loc[0, "text"], examples.frame.loc[0, "offsets"]
+    assert text == "中国人民解放军今天在北京举行阅兵。"
+    assert [text[s:e] for s, e in offsets] == words
+    data = task.encode(examples, xlmr_tokenizer, labels, TrainConfig(max_length=64))
+    ids, targets = data[0]["input_ids"], data[0]["labels"]
+    pieces = xlmr_tokenizer.convert_ids_to_tokens(ids)
+    assert "中国人民" in pieces and targets[pieces.index("中国人民")] == labels.index("B-ORG")
+    echo = _Echo({i: y for i, y in zip(ids, targets, strict=True) if y > 0}, len(labels))
+    answer = task.predict(echo, xlmr_tokenizer, [words], labels, 64)[0]
+    assert answer["text"] == text and answer["tags"] == tags
+    spans = [(e["type"], e["text"], e["start"], e["end"]) for e in answer["entities"]]
+    assert spans == [("ORG", "中国人民解放军", 0, 7), ("LOC", "北京", 10, 12)]
+
+    # raw text, one word per character, cut into windows: every character tagged, offsets exact
+    raw = "  据报道，张伟昨天在北京见了王芳。" * 3
+    chars = [c for c in raw if not c.isspace()]
+    who = {"张": "B-PER", "伟": "I-PER", "王": "B-PER", "芳": "I-PER", "北": "B-LOC", "京": "I-LOC"}
+    task, examples, labels = _ner_examples([(chars, [who.get(c, "O") for c in chars])])
+    data = task.encode(examples, xlmr_tokenizer, labels, TrainConfig(max_length=16))
+    assert len(data) > 3  # 50 characters do not fit in 16 tokens
+    known = {i: y for row in data for i, y in zip(row["input_ids"], row["labels"], strict=True)}
+    echo = _Echo({i: y for i, y in known.items() if y > 0}, len(labels))
+    answer = task.predict(echo, xlmr_tokenizer, [raw], labels, 16)[0]
+    found = [(e["type"], raw[e["start"] : e["end"]]) for e in answer["entities"]]
+    assert found == [("PER", "张伟"), ("LOC", "北京"), ("PER", "王芳")] * 3
+    assert all(raw[e["start"] : e["end"]] == e["text"] for e in answer["entities"])

@@ -39,6 +39,7 @@ def test_reads_conll_with_tabs_spaces_docstart_and_blank_lines(tmp_path):
         (["I-PER", "I-PER", "O", "I-LOC"], ["B-PER", "I-PER", "O", "B-LOC"], 2),  # IOB1
         (["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"], ["B-PER", "O", "B-LOC", "I-LOC", "I-LOC"], 0),
         (["B-PER", "I-LOC"], ["B-PER", "B-LOC"], 1),  # I- of another type starts an entity
+        (["B-ORG", "M-ORG", "E-ORG", "S-LOC"], ["B-ORG", "I-ORG", "I-ORG", "B-LOC"], 0),  # BMES
     ],
 )
 def test_tag_schemes_become_bio(tags, bio, repairs):
@@ -57,16 +58,27 @@ def test_character_spans_map_to_words_exactly_in_english_and_chinese():
     assert words == list(zh) and tags[:5] == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]
 
 
-def test_first_subword_carries_the_tag_and_long_sentences_become_windows(tiny_model_dir):
+def test_first_subword_carries_the_tag_and_long_sentences_become_windows(tiny_model_dir, capsys):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     words = ["alice", "met", "schwarzenegger"] + ["in", "the"] * 20 + ["paris"]
     tags = ["B-PER", "O", "B-PER"] + ["O"] * 40 + ["B-LOC"]
-    examples = NER.prepare(_table([(words, tags)]), "t.jsonl", {})
+    examples = NER.prepare(_table([(words, tags), (["paris"], ["B-LOC"])]), "t.jsonl", {})
     labels = NER.label_names(examples)
-    data = NER.encode(examples, tokenizer, labels, TrainConfig(max_length=16))
-    assert len(data) > 3  # 44 words do not fit in 16 tokens: overlapping windows
+    data = NER.encode(examples, tokenizer, labels, TrainConfig(max_length=16), training=True)
+    assert len(data) > 4  # 44 words do not fit in 16 tokens: overlapping windows
+    assert "NER: 1 of 2 training sentences over 16 tokens" in capsys.readouterr().err
+    # a WordPiece tokenizer reads pre-split English words exactly as before
+    same = tokenizer(
+        list(examples.frame["input"]),
+        is_split_into_words=True,
+        truncation=True,
+        max_length=16,
+        stride=4,
+        return_overflowing_tokens=True,
+    )
+    assert data["input_ids"] == same["input_ids"]
     first = data[0]
     pieces = tokenizer.convert_ids_to_tokens(first["input_ids"])
     assert pieces[3:6] == ["schwarz", "##en", "##egger"]
@@ -77,6 +89,25 @@ def test_first_subword_carries_the_tag_and_long_sentences_become_windows(tiny_mo
         examples, tokenizer, labels, TrainConfig(max_length=16, subword_labels="all")
     )
     assert every[0]["labels"][3:6] == [labels.index(t) for t in ("B-PER", "I-PER", "I-PER")]
+
+
+@pytest.mark.parametrize(
+    "words,text",
+    [
+        (["Apple", "opened", "in", "Berlin", "."], "Apple opened in Berlin ."),  # as before
+        (["I", "a", "m"], "I a m"),
+        (list("1997年张三在北京"), "1997年张三在北京"),  # Chinese CoNLL, a character a line
+        (["我", "用", "iPhone", "拍", "了", "北京", "。"], "我用iPhone拍了北京。"),
+        (["New", "York", "的", "人口"], "New York的人口"),
+        (["“", "你好", "”", "，", "she", "said"], "“你好”，she said"),
+    ],
+)
+def test_words_join_into_their_running_text_with_exact_offsets(words, text):
+    from tunesmith.data.words import join_words
+
+    joined, offsets = join_words(words)
+    assert joined == text
+    assert [joined[s:e] for s, e in offsets] == words
 
 
 def _table(sentences):

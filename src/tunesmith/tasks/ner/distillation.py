@@ -12,7 +12,7 @@ word: word-level alignment, so any student with a fast tokenizer can learn from 
 
 from __future__ import annotations
 
-from tunesmith.tasks.ner.task import _space_piece, first_pieces
+from tunesmith.tasks.ner.tokens import first_pieces, space_piece
 from tunesmith.training.distillation import Distiller
 
 BATCH = 32
@@ -25,9 +25,10 @@ class TokenDistiller(Distiller):
 
     def targets(self, teacher, processor, examples, dataset, labels, cfg):
         order = [teacher.labels.index(name) for name in labels]  # teacher columns, our order
-        words = list(examples.frame["input"])
+        frame = examples.frame
+        sentences = list(zip(frame["input"], frame["offsets"], strict=True))
         hard = list(dataset["labels"])
-        theirs = self.task._windows(teacher.processor, words, cfg.max_length)["input_ids"]
+        theirs = self.task._windows(teacher.processor, sentences, cfg.max_length)["input_ids"]
         positions = getattr(teacher.model.config, "max_position_embeddings", None) or 10**9
         if theirs == list(dataset["input_ids"]) and max(map(len, theirs)) <= positions:
             per_token = self._on_windows(teacher, dataset, order)
@@ -35,7 +36,7 @@ class TokenDistiller(Distiller):
                 [[float(y), float(y != -100), *logp] for y, logp in zip(row, rows, strict=True)]
                 for row, rows in zip(hard, per_token, strict=True)
             ]
-        return self._by_words(teacher, processor, words, hard, order, cfg.max_length)
+        return self._by_words(teacher, processor, sentences, hard, order, cfg.max_length)
 
     def _on_windows(self, teacher, dataset, order) -> list[list[list[float]]]:
         """The teacher's tag log-probabilities at each token of the student's own windows."""
@@ -58,12 +59,12 @@ class TokenDistiller(Distiller):
                     out.append(kept.tolist())
         return out
 
-    def _by_words(self, teacher, processor, words, hard, order, max_length):
+    def _by_words(self, teacher, processor, sentences, hard, order, max_length):
         """Word-level alignment: the teacher's distribution for each word, on the student's
         first sub-word of that word; other tokens keep only their hard label."""
-        by_word = self._word_log_probs(teacher, words, order)
-        windows = self.task._windows(processor, words, max_length)
-        space, none = _space_piece(processor), [0.0] * len(order)
+        by_word = self._word_log_probs(teacher, sentences, order)
+        windows = self.task._windows(processor, sentences, max_length)
+        space, none = space_piece(processor), [0.0] * len(order)
         packed = []
         for window, sample in enumerate(windows["overflow_to_sample_mapping"]):
             word_ids = windows.word_ids(window)
@@ -77,20 +78,20 @@ class TokenDistiller(Distiller):
             packed.append(row)
         return packed
 
-    def _word_log_probs(self, teacher, words, order) -> list[list[list[float] | None]]:
+    def _word_log_probs(self, teacher, sentences, order) -> list[list[list[float] | None]]:
         """Per sentence, per word: the teacher's tag log-probabilities at the word's first
         sub-word (its first window that holds it), through the teacher's own tokenizer."""
         import torch
 
         model, tokenizer = teacher.model, teacher.processor
-        space, device = _space_piece(tokenizer), next(model.parameters()).device
-        result: list[list] = [[None] * len(w) for w in words]
+        space, device = space_piece(tokenizer), next(model.parameters()).device
+        result: list[list] = [[None] * len(w) for w, _ in sentences]
         model.eval()
         with torch.inference_mode():
-            for start in range(0, len(words), BATCH):
+            for start in range(0, len(sentences), BATCH):
                 enc = self.task._windows(
                     tokenizer,
-                    words[start : start + BATCH],
+                    sentences[start : start + BATCH],
                     teacher.max_length,
                     padding=True,
                     return_tensors="pt",

@@ -1,9 +1,11 @@
 """Named-entity recognition: a BIO tag per word, on any `AutoModelForTokenClassification`.
 
-Examples hold words (`input`), their BIO tags (`label`), the text and each word's character
-offsets, so predictions map back to exact spans of the original text in English and Chinese.
-Sub-word alignment: the first sub-word of each word carries its tag; the rest are ignored by the
-loss. Sentences longer than the model's maximum are cut into overlapping windows, not truncated.
+Examples hold words (`input`), their BIO tags (`label`), the running text and each word's
+character offsets, so predictions map back to exact spans of the original text in English and
+Chinese. The model reads the words as the running text has them (tokens.py: no word-start mark
+between two Chinese characters); the first sub-word of each word carries its tag, the rest are
+ignored by the loss. Sentences longer than the model's maximum are cut into overlapping windows,
+not truncated, and training says how many were.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from tunesmith.console import info
 from tunesmith.data.columns import by_name, check_column
 from tunesmith.data.conll import to_bio
 from tunesmith.data.readers import describe_row
-from tunesmith.data.words import split_words
+from tunesmith.data.words import join_words, split_words
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import DISTILL_SETTINGS, Examples, Task
 from tunesmith.tasks.ner.feedback import SpanFeedback
 from tunesmith.tasks.ner.report import EntityReport
+from tunesmith.tasks.ner.tokens import first_pieces, over_length, space_piece, windows
 from tunesmith.tasks.onnx_export import TokenLogitsExport
 
 TOKEN_NAMES = ("tokens", "words", "token", "sentence", "text")
@@ -65,15 +69,6 @@ def spans_to_words(
     return [w for w, _, _ in words], [(s, e) for _, s, e in words], tags, misaligned
 
 
-def words_to_text(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
-    """Join pre-split words with spaces and return each word's offsets in that text."""
-    offsets, position = [], 0
-    for word in words:
-        offsets.append((position, position + len(word)))
-        position += len(word) + 1
-    return " ".join(words), offsets
-
-
 def entities(tags: list[str], probs: list[float], text: str, offsets) -> list[dict]:
     """Group BIO tags into entity spans with character offsets into `text`."""
     found, current = [], None
@@ -99,27 +94,6 @@ def entities(tags: list[str], probs: list[float], text: str, offsets) -> list[di
         }
         for e in found
     ]
-
-
-def _space_piece(tokenizer) -> int | None:
-    """The id of SentencePiece's bare word-start piece "▁", if the tokenizer has one."""
-    piece = tokenizer.convert_tokens_to_ids("\u2581")
-    return None if piece in (None, tokenizer.unk_token_id) else piece
-
-
-def first_pieces(word_ids: list, input_ids: list[int], space: int | None) -> dict[int, int]:
-    """Word index -> position of the sub-word that carries its tag: the first one, or the
-    second when the first is a bare "▁" (XLM-R writes every Chinese character as "▁" + char,
-    and "▁" alone says nothing about which character follows)."""
-    first: dict[int, int] = {}
-    for position, word in enumerate(word_ids):
-        if word is None:
-            continue
-        if word not in first:
-            first[word] = position
-        elif position == first[word] + 1 and input_ids[first[word]] == space:
-            first[word] = position
-    return first
 
 
 class TokenClassification(Task):
@@ -176,7 +150,7 @@ class TokenClassification(Task):
                         where=describe_row(source, index),
                         fix="give every token exactly one tag",
                     )
-                text, offsets = words_to_text(words)
+                text, offsets = join_words(words)
             if not words:
                 continue
             tags, fixed = to_bio([str(t) for t in tags])
@@ -242,28 +216,26 @@ class TokenClassification(Task):
             AutoTokenizer.from_pretrained(run_dir),
         )
 
-    def _windows(self, tokenizer, words_list, max_length, **kwargs):
-        """Tokenise pre-split words; long sentences become windows overlapping by a quarter."""
-        return tokenizer(
-            words_list,
-            is_split_into_words=True,
-            truncation=True,
-            max_length=max_length,
-            stride=max_length // 4,
-            return_overflowing_tokens=True,
-            **kwargs,
-        )
+    def _windows(self, tokenizer, sentences, max_length, **kwargs):
+        """Tokenise (words, offsets) sentences into windows (tokens.py); distillation's too."""
+        return windows(tokenizer, sentences, max_length, **kwargs)
+
+    def texts(self, examples, limit=2000):
+        """The running text (Chinese without spaces between characters), as the model reads it."""
+        return list(examples.frame["text"][:limit])
 
     def encode(self, examples, processor, labels, cfg, training=False):
         from datasets import Dataset
 
         self.check_labels(examples, labels)
         index = {name: i for i, name in enumerate(labels)}
-        tags = list(examples.frame["label"])
-        enc = self._windows(processor, list(examples.frame["input"]), cfg.max_length)
+        frame = examples.frame
+        tags = list(frame["label"])
+        sentences = list(zip(frame["input"], frame["offsets"], strict=True))
+        enc = self._windows(processor, sentences, cfg.max_length)
         columns = {k: enc[k] for k in enc if k != "overflow_to_sample_mapping"}
         columns["labels"] = []
-        space = _space_piece(processor)
+        space = space_piece(processor)
         for window, sample in enumerate(enc["overflow_to_sample_mapping"]):
             word_ids = enc.word_ids(window)
             first = first_pieces(word_ids, enc["input_ids"][window], space)
@@ -280,6 +252,13 @@ class TokenClassification(Task):
             columns["labels"].append(row)
         columns["length"] = [len(ids) for ids in enc["input_ids"]]
         return Dataset.from_dict(columns)
+        if training:  # what the user needs to know: did sentences fit, or were they cut
+            over = over_length(enc["overflow_to_sample_mapping"])
+            info(
+                f"NER: {over:,} of {len(sentences):,} training sentences over {cfg.max_length} "
+                f"tokens{' (each cut into overlapping windows)' if over else ''}; "
+                f"{len(enc['input_ids']):,} windows in all."
+            )
 
     def collator(self, processor):
         from transformers import DataCollatorForTokenClassification
@@ -346,17 +325,17 @@ class TokenClassification(Task):
 
         return weighted_token_cross_entropy
 
-    def predict_tags(self, model, tokenizer, words_list, labels, max_length, batch_size=32):
-        """Word-level (tag, probability) for pre-split sentences, windows stitched back."""
+    def predict_tags(self, model, tokenizer, sentences, labels, max_length, batch_size=32):
+        """Word-level (tag, probability) for (words, offsets) sentences, windows stitched back."""
         import torch
 
-        result = [[("O", 0.0)] * len(words) for words in words_list]
-        space = _space_piece(tokenizer)
-        seen = [[False] * len(words) for words in words_list]
+        result = [[("O", 0.0)] * len(words) for words, _ in sentences]
+        space = space_piece(tokenizer)
+        seen = [[False] * len(words) for words, _ in sentences]
         model.eval()
         with torch.inference_mode():
-            for start in range(0, len(words_list), batch_size):
-                batch = words_list[start : start + batch_size]
+            for start in range(0, len(sentences), batch_size):
+                batch = sentences[start : start + batch_size]
                 enc = self._windows(tokenizer, batch, max_length, padding=True, return_tensors="pt")
                 mapping = enc.pop("overflow_to_sample_mapping").tolist()
                 probs = model(**enc.to(model.device)).logits.float().softmax(-1).cpu()
@@ -379,10 +358,10 @@ class TokenClassification(Task):
                 words = split_words(item)
                 prepared.append((item, [w for w, _, _ in words], [(s, e) for _, s, e in words]))
             else:
-                text, offsets = words_to_text([str(w) for w in item])
+                text, offsets = join_words([str(w) for w in item])
                 prepared.append((text, [str(w) for w in item], offsets))
         tagged = self.predict_tags(
-            model, processor, [p[1] for p in prepared], labels, max_length, batch_size
+            model, processor, [(p[1], p[2]) for p in prepared], labels, max_length, batch_size
         )
         answers = []
         for (text, _, offsets), word_tags in zip(prepared, tagged, strict=True):
