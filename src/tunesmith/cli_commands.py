@@ -21,7 +21,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.data, config=args.config, resume=args.resume, overwrite=args.overwrite, **overrides
     )
     if model is not None:  # None: a helper process under torchrun
-        print(f"Finished: {model.path}")
+        from tunesmith.training.throughput import finished_line
+
+        print(f"Finished: {model.path}{finished_line(model.path)}")
     return 0
 
 

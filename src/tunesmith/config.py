@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tunesmith.errors import TunesmithError
 
+# --train.report_to: the Trainer's integrations tunesmith offers (training/tracking.py)
+TRACKERS = ("tensorboard", "mlflow", "wandb", "none")
+
 
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -206,6 +209,25 @@ class TrainConfig(_Group):
         "is a full training; the run kept is the first seed's",
     )
     eval_batch_size: int = Field(64, ge=1, description="examples per batch when evaluating")
+    report_to: str = Field(
+        "tensorboard",
+        description="experiment tracking through the Trainer's integrations: tensorboard "
+        "(event files in RUN/tensorboard; watch with `tensorboard --logdir runs/`), mlflow "
+        "(where MLFLOW_TRACKING_URI points, else ./mlflow.db), wandb (WANDB_MODE=offline works "
+        "offline), several joined by commas, or none",
+    )
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _check_report_to(cls, value: Any) -> str:
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        names = [str(item).strip().lower() for item in items if str(item).strip()]
+        unknown = [n for n in names if n not in TRACKERS]
+        if unknown or not names or ("none" in names and len(names) > 1):
+            raise ValueError(
+                f"use {', '.join(TRACKERS)}, or several joined by commas (tensorboard,mlflow)"
+            )
+        return ",".join(dict.fromkeys(names))  # in order, once each
 
     @field_validator("freeze")
     @classmethod

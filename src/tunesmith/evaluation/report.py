@@ -48,6 +48,41 @@ def mistakes_table(mistakes: list[dict]) -> str:
     )
 
 
+def throughput_section(figures: dict) -> str:
+    """How hard training used the machine (training/throughput.py), with how it was measured."""
+    unit = figures["unit"]
+    rows = [
+        ["training steps (validation and saving excluded)", f"{figures['seconds']:.1f} s"],
+        [f"{unit} a second", f"{figures['examples_per_second']:,.1f}"],
+    ]
+    if "tokens_per_second" in figures:
+        rows.append(
+            ["tokens a second (real tokens, not padding)", f"{figures['tokens_per_second']:,.0f}"]
+        )
+    per = next((k for k in ("flops_per_token", "flops_per_example") if k in figures), None)
+    if per:
+        rows.append([per.replace("_", " ").replace("flops", "FLOPs"), f"{figures[per]:,.0f}"])
+        rows.append(["achieved", f"{figures['achieved_gflops']:,.1f} GFLOP/s"])
+    if "share_of_peak" in figures:
+        rows.append(
+            [
+                "share of the estimated peak",
+                f"{figures['share_of_peak']:.1%} of an estimated "
+                f"{figures['peak_gflops']:,.0f} GFLOP/s: {figures['peak_basis']}",
+            ]
+        )
+    how = (
+        "FLOPs: PyTorch's FlopCounterMode on the first training step (matrix products, forward "
+        "and backward, as this model trains), times the tokens or examples of all steps. "
+        "The peak is an estimate from the device's datasheet or the CPU's threads, clock and "
+        "instruction set; a share well below it is usual for small batches and models."
+        if per
+        else "The model's FLOPs were not measured (a compiled model), so there is no share "
+        "of the peak."
+    )
+    return table(["", ""], rows) + f'<p class="muted">{html.escape(how)}</p>'
+
+
 def write_report(
     path: Path,
     *,

@@ -59,6 +59,9 @@ class Task(ABC):
     # What the shared features may do with this task (they ask; they never compare names):
     label_noun: str = "labels"  # what the labels are called in messages ("entity types")
     takes_prompts: bool = False  # predict --prompt / predict --input of prompts and chats
+    # Throughput (metrics.json, report, the last line): what a training row is called, then
+    # "tokens" where the batches' real tokens (their attention mask) are counted too
+    throughput_unit: tuple[str, ...] = ("examples", "tokens")
     # The pieces a task is composed of besides its core (reading, encoding, models, training,
     # predicting): how its results read to people (tasks/report.py; built for the task), and
     # what a correction is for POST /v1/feedback and `tunesmith retrain` (tasks/feedback.py).

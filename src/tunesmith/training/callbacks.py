@@ -1,9 +1,11 @@
-"""Trainer callbacks: a progress bar without log dumps, and one readable line per epoch."""
+"""Trainer callbacks: a progress bar without log dumps, one readable line per epoch, and the
+meter of the training steps behind the throughput figures (training/throughput.py)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 from transformers import ProgressCallback, TrainerCallback
@@ -48,3 +50,105 @@ class EpochLine(TrainerCallback):
                 )
         parts.append(f"({time.perf_counter() - self.started:.0f} s)")
         tqdm.write("  " + "  ".join(parts), file=sys.stderr)  # above the bar, not inside it
+
+
+class Meter(TrainerCallback):
+    """What the training steps did, for training/throughput.py: their seconds (validation and
+    checkpoint saving excluded), the tokens of the batches (the attention mask's real tokens,
+    not padding) where the task counts them, and the FLOPs of one token or one example,
+    counted on the first step by PyTorch's FlopCounterMode (matrix products, forward and
+    backward, as this model trains: frozen layers, LoRA, CNN or transformer alike)."""
+
+    def __init__(self, units: tuple[str, ...], rows: int):
+        self.unit, self.counts_tokens, self.rows = units[0], "tokens" in units, rows
+        self.seconds, self.since = 0.0, None
+        self.tokens = 0  # a tensor on the batches' device once counting: no sync per step
+        self.flops_per_unit: float | None = None  # per token, or per example without tokens
+        self.probed, self.epochs, self.processes = False, 0.0, 1
+        self.first_epoch = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.first_epoch, self.processes = state.epoch or 0.0, args.world_size
+        self.resume()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.pause()
+        self.epochs = (state.epoch or 0.0) - self.first_epoch
+
+    def pause(self) -> None:
+        if self.since is not None:
+            _sync()
+            self.seconds += time.perf_counter() - self.since
+            self.since = None
+
+    def resume(self) -> None:
+        _sync()
+        self.since = time.perf_counter()
+
+    @contextmanager
+    def paused(self):
+        running = self.since is not None
+        self.pause()
+        try:
+            yield
+        finally:
+            if running:
+                self.resume()
+
+    def count(self, inputs) -> None:
+        if self.counts_tokens:
+            mask = inputs.get("attention_mask")
+            self.tokens = self.tokens + (
+                mask.sum() if mask is not None else inputs["input_ids"].numel()
+            )
+
+    def calibrate(self, flops: int, inputs) -> None:
+        """FLOPs of the first batch per token position (padding included: it was computed) or
+        per example; throughput.py multiplies it by the real tokens or examples."""
+        self.probed = True
+        units = inputs["input_ids"].numel() if self.counts_tokens else len(inputs["labels"])
+        self.flops_per_unit = flops / units if flops and units else None
+
+
+def _sync() -> None:
+    """Wait for the GPU's queued work, so a clock read means the steps before it are done."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def metered(trainer_class, units: tuple[str, ...]):
+    """The Trainer with a Meter (`trainer.meter`): every training batch counted, the first one's
+    FLOPs measured, and the clock stopped while it validates, saves or restores the best epoch."""
+
+    class Metered(trainer_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.meter = Meter(units, len(self.train_dataset))
+            self.add_callback(self.meter)
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            self.meter.count(inputs)
+            if self.meter.probed or self.args.torch_compile:  # compiled graphs: not counted
+                return super().training_step(model, inputs, num_items_in_batch)
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with FlopCounterMode(display=False) as counter:
+                loss = super().training_step(model, inputs, num_items_in_batch)
+            self.meter.calibrate(counter.get_total_flops(), inputs)
+            return loss
+
+        def evaluate(self, *args, **kwargs):
+            with self.meter.paused():
+                return super().evaluate(*args, **kwargs)
+
+        def _save_checkpoint(self, *args, **kwargs):
+            with self.meter.paused():
+                return super()._save_checkpoint(*args, **kwargs)
+
+        def _load_best_model(self, *args, **kwargs):
+            with self.meter.paused():
+                return super()._load_best_model(*args, **kwargs)
+
+    return Metered

@@ -27,7 +27,8 @@ def finish_run(
     `baseline` what the task measured before training (tasks/base.py `baseline`);
     `other_seeds` the test metrics of --train.seeds' other seeds (training/seeds.py)."""
     from tunesmith.evaluation.model_card import write_model_card
-    from tunesmith.evaluation.report import write_report
+    from tunesmith.evaluation.report import throughput_section, write_report
+    from tunesmith.training.throughput import describe, summarise
 
     work = run.unfinished  # everything is written here; publish() moves it to run.path
     task, test = data.task, data.splits["test"]
@@ -49,6 +50,8 @@ def finish_run(
 
         comparison = compare(cfg.train.teacher, trainer.model, prepared.processor, data, cfg)
         sections.append(report_section(comparison, work.path))
+    speed = summarise(trainer.meter, prepared.precision)  # the training steps alone
+    sections.append(("Throughput", throughput_section(speed)))
     extras = extras or {}
     sections += extras.get("sections", [])
     seeds = None
@@ -64,6 +67,7 @@ def finish_run(
             "validation": [h for h in history if "eval_loss" in h],
             "best_validation": best_entry(history, trainer.state.best_metric),
             "train_seconds": round(train_seconds, 1),
+            "throughput": speed,
             "processes": trainer.args.world_size,
             "steps": trainer.state.global_step,
             "epochs_run": trainer.state.epoch,
@@ -89,6 +93,7 @@ def finish_run(
         "precision": prepared.precision,
         "processes": f"{trainer.args.world_size} ({trainer.args.parallel_mode.value})",
         "training time": f"{train_seconds:.0f} s",
+        "throughput": describe(speed),
         "tunesmith": __version__,
     }
     if cfg.train.lora and cfg.train.merge:
@@ -134,6 +139,7 @@ def finish_run(
     info(f"Test results:\n{task.report.describe(metrics)}")
     if seeds:
         info(seeding.describe(seeds))
+    info(f"Throughput: {describe(speed)} (training steps only; report.html says how measured).")
     info(f"Report: {run / 'report.html'}")
     return run.path
 

@@ -11,7 +11,11 @@ from tunesmith.errors import TunesmithError
 
 
 def check_settings(cfg: TrainConfig) -> None:
-    """--train.deepspeed and --train.fsdp, checked by transformers itself, now."""
+    """--train.deepspeed and --train.fsdp, checked by transformers itself, now; the
+    --train.report_to trackers installed."""
+    from tunesmith.training.tracking import check_installed
+
+    check_installed(cfg)
     if cfg.deepspeed:
         _check_deepspeed_file(cfg.deepspeed)
     if not (cfg.deepspeed or cfg.fsdp):

@@ -121,7 +121,8 @@ def build_trainer(
         TrainingArguments,
     )
 
-    from tunesmith.training.callbacks import EpochLine, QuietProgress
+    from tunesmith.training import tracking
+    from tunesmith.training.callbacks import EpochLine, QuietProgress, metered
 
     steps_per_epoch = max(1, -(-len(encoded["train"]) // (cfg.batch_size * cfg.grad_accum)))
     # Epochs are chosen by the validation metric, ties broken by validation loss: on easy data
@@ -153,7 +154,8 @@ def build_trainer(
         use_cpu=not torch.cuda.is_available(),
         seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to="none",
+        report_to=tracking.integrations(cfg),  # --train.report_to (training/tracking.py)
+        run_name=tracking.run_name(checkpoint_dir),
         disable_tqdm=False,  # our progress bar, even when library logging is quiet
         dataloader_num_workers=0,
         label_names=["labels"],  # every task's batches carry `labels` (image-text: caption ids)
@@ -173,7 +175,7 @@ def build_trainer(
     groups = task.parameter_groups(prepared.model, cfg)
     if groups:  # the Trainer schedules every group's own learning rate alike
         optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
-    trainer = _with_checkpoint_renaming(Trainer)(
+    trainer = _with_checkpoint_renaming(metered(Trainer, task.throughput_unit))(
         model=prepared.model,
         optimizers=(optimizer, None),
         args=args,
@@ -187,4 +189,5 @@ def build_trainer(
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
+    tracking.place_logs(trainer, checkpoint_dir)
     return trainer

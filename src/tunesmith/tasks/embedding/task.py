@@ -19,6 +19,7 @@ class Embedding(Task):
     promotion_metric = "nDCG@10"
     default_model = "minilm-l6"  # all-MiniLM-L6-v2, a sentence-transformers model
     input_kind = "text"
+    throughput_unit = ("pairs", "tokens")  # tokens of queries, passages, negatives
     pipeline_tag = "sentence-similarity"
     metric = "loss"  # validation ranking loss picks the best epoch
     epoch_metrics = ()

@@ -36,6 +36,7 @@ class CausalLM(Task):
     )
     default_model = "smollm2-135m"
     input_kind = "text"
+    throughput_unit = ("sequences", "tokens")  # packed blocks count as one each
     pipeline_tag = "text-generation"
     metric = "loss"
     epoch_metrics = ()

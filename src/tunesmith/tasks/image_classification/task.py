@@ -66,6 +66,7 @@ class ImageClassification(SingleLabelTask):
     feedback = Feedback(input_column="image")
     default_model = "mobilenet-v2"
     input_kind = "image"
+    throughput_unit = ("images",)
     pipeline_tag = "image-classification"
     cleans_inputs = False
     group_by_length = False

@@ -73,6 +73,7 @@ class ImageText(Task):
     promotion_metric = "image_to_text.R@1"
     default_model = "mobilenet-v2+minilm-l6"
     input_kind = "image"
+    throughput_unit = ("images",)  # one image and its caption
     pipeline_tag = "zero-shot-image-classification"
     metric = "loss"
     epoch_metrics = ()

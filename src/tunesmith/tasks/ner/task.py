@@ -103,6 +103,7 @@ class TokenClassification(Task):
     promotion_metric = "f1"  # entity F1 (micro)
     default_model = "minilm-l6"
     input_kind = "text"
+    throughput_unit = ("sentences", "tokens")
     pipeline_tag = "token-classification"
     metric = "f1"
     selection_metrics = ("f1",)
