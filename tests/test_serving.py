@@ -177,6 +177,9 @@ def test_concurrent_requests_are_batched_and_all_answered(live_server, text_run)
         t.join()
     assert results == expected
     assert app.state.batcher.batches < len(texts)  # some requests shared a batch
+    health = httpx.get(f"{url}/health").json()  # the batch sizes formed: every input once
+    assert sum(int(size) * n for size, n in health["batch_sizes"].items()) == len(texts)
+    assert sum(health["batch_sizes"].values()) == health["batches"]
 
 
 @pytest.fixture()

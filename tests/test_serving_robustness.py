@@ -153,6 +153,34 @@ def test_a_failed_batch_is_retried_request_by_request():
             assert answer == [text.upper()]
 
 
+def test_jobs_queued_while_a_batch_runs_make_the_next_batch_without_waiting():
+    """No wait window at all (max_wait_ms=0): what queued behind a running batch still goes
+    as one batch, and /health's batch sizes count it."""
+    gate, calls = threading.Event(), []
+
+    def predict(batch):
+        calls.append(list(batch))
+        gate.wait()
+        return [text.upper() for text in batch]
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_batch=64, max_wait_ms=0)
+        await batcher.start()
+        first = asyncio.create_task(batcher.run(["a"]))
+        while not calls:  # the model is busy with the first batch
+            await asyncio.sleep(0.01)
+        rest = [asyncio.create_task(batcher.run([t])) for t in ("b", "c", "d")]
+        await asyncio.sleep(0.05)  # all three queued
+        gate.set()
+        answers = await asyncio.gather(first, *rest)
+        await batcher.stop()
+        return answers, dict(batcher.sizes)
+
+    answers, sizes = asyncio.run(scenario())
+    assert answers == [["A"], ["B"], ["C"], ["D"]]
+    assert calls == [["a"], ["b", "c", "d"]] and sizes == {1: 1, 3: 1}
+
+
 def test_one_bad_request_among_many_fails_alone_and_keeps_its_connection(text_run):
     gate = threading.Event()
     model = fragile(tunesmith.load(text_run.path), gate)

@@ -168,7 +168,8 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "batches": batcher.batches}
+        sizes = {str(size): n for size, n in sorted(batcher.sizes.items())}
+        return {"status": "ok", "batches": batcher.batches, "batch_sizes": sizes}
 
     @app.get("/v1/model", response_model=ModelInfo)
     async def model_info() -> ModelInfo:

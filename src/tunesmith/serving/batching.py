@@ -8,6 +8,7 @@ not its neighbours'. `stop` answers every job already queued before the thread e
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class MicroBatcher:
         self.worker: asyncio.Task | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunesmith-infer")
         self.batches = 0  # batches run, for /health and tests
+        self.sizes: Counter[int] = Counter()  # batch size -> batches run: the load's real shape
         self.stopping = False
 
     async def start(self) -> None:
@@ -62,13 +64,16 @@ class MicroBatcher:
             jobs, size, last = [first], len(first.inputs), False
             deadline = loop.time() + self.max_wait
             while size < self.max_batch and not last:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
+                if not self.queue.empty():  # queued while the last batch ran: no waiting
+                    job = self.queue.get_nowait()
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        job = await asyncio.wait_for(self.queue.get(), remaining)
+                    except asyncio.TimeoutError:
+                        break
                 if job is None:
                     last = True
                 else:
@@ -96,6 +101,7 @@ class MicroBatcher:
                 await self._answer([job])
             return
         self.batches += 1
+        self.sizes[len(batch)] += 1
         start = 0
         for job in jobs:
             if not job.future.done():
