@@ -252,7 +252,6 @@ class TokenClassification(Task):
                     row.append(-100)
             columns["labels"].append(row)
         columns["length"] = [len(ids) for ids in enc["input_ids"]]
-        return Dataset.from_dict(columns)
         if training:  # what the user needs to know: did sentences fit, or were they cut
             over = over_length(enc["overflow_to_sample_mapping"])
             info(
@@ -260,6 +259,7 @@ class TokenClassification(Task):
                 f"tokens{' (each cut into overlapping windows)' if over else ''}; "
                 f"{len(enc['input_ids']):,} windows in all."
             )
+        return Dataset.from_dict(columns)
 
     def collator(self, processor):
         from transformers import DataCollatorForTokenClassification
