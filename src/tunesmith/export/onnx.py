@@ -167,6 +167,9 @@ class OnnxModule:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # Idle threads sleep instead of spinning: as fast alone, and a server's event loop
+        # sharing the cores gets them (int8 served 124 -> 166 requests/s on 2 cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.output = self.session.get_outputs()[0].name
