@@ -18,7 +18,7 @@ def test_flags_override_config_file(tmp_path):
     assert cfg.train.epochs == 2  # file wins over the default
     assert cfg.model == "some/model"
     assert cfg.data.path == "x.csv"
-    assert cfg.train.batch_size == 16  # default
+    assert cfg.train.batch_size is None  # default: chosen by the data (16 or 32)
 
 
 def test_all_problems_reported_at_once():

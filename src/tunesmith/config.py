@@ -101,7 +101,13 @@ class TrainConfig(_Group):
     epochs: float | None = Field(
         None, gt=0, le=1000, description="passes over the data (unset: 3, or 5 for NER)"
     )
-    batch_size: int = Field(16, ge=1, le=4096, description="examples per step per device")
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="examples per step per device (unset: 16, or 32 for short texts: "
+        "64 tokens or fewer on average, with enough rows for 100 steps)",
+    )
     grad_accum: int = Field(1, ge=1, le=1024, description="gradient accumulation steps")
     weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay")
     warmup: float = Field(0.1, ge=0, lt=1, description="share of steps with linear warm-up")

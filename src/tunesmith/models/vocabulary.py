@@ -26,16 +26,22 @@ def chinese_share(texts: list[str]) -> float:
 
 def coverage(tokenizer, texts: list[str], max_length: int) -> dict[str, float]:
     """unknown: share of tokens that are the unknown token; truncated: share of texts longer
-    than `max_length` tokens (with the special tokens)."""
+    than `max_length` tokens (with the special tokens); tokens: mean tokens a text as the model
+    reads it (special tokens in, cut at `max_length`)."""
     if not texts:
-        return {"unknown": 0.0, "truncated": 0.0}
+        return {"unknown": 0.0, "truncated": 0.0, "tokens": 0.0}
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     total = sum(len(row) for row in ids)
     unk = tokenizer.unk_token_id
     unknown = sum(row.count(unk) for row in ids) if unk is not None else 0
     special = tokenizer.num_special_tokens_to_add()
     truncated = sum(1 for row in ids if len(row) + special > max_length)
-    return {"unknown": unknown / total if total else 0.0, "truncated": truncated / len(texts)}
+    read = sum(min(len(row) + special, max_length) for row in ids)
+    return {
+        "unknown": unknown / total if total else 0.0,
+        "truncated": truncated / len(texts),
+        "tokens": read / len(texts),
+    }
 
 
 def unknown_pieces(tokenizer, texts: list[str]) -> Counter:
@@ -101,11 +107,11 @@ def choose_model(task, texts: list[str]) -> str:
 
 def check_vocabulary(
     tokenizer, texts: list[str], model: str, max_length: int, notes: list[str]
-) -> None:
-    """Measure unknown-token and truncation shares; warn with the fix when too many tokens are
-    unknown to the model."""
+) -> dict[str, float] | None:
+    """Measure unknown-token and truncation shares (returned, see `coverage`); warn with the fix
+    when too many tokens are unknown to the model."""
     if not hasattr(tokenizer, "unk_token_id"):
-        return
+        return None
     shares = coverage(tokenizer, texts, max_length)
     line = (
         f"Vocabulary: {shares['unknown']:.1%} of tokens unknown to {model}; "
@@ -120,3 +126,4 @@ def check_vocabulary(
         )
     else:
         info(line)
+    return shares

@@ -136,16 +136,23 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if isinstance(limit, int) and limit < cfg.train.max_length:
         info(f"Max length lowered from {cfg.train.max_length} to {limit}, the model's limit.")
         cfg.train.max_length = limit
+    shares = None
     if texts:
-        check_vocabulary(processor, texts, cfg.model, cfg.train.max_length, data.notes)
+        shares = check_vocabulary(processor, texts, cfg.model, cfg.train.max_length, data.notes)
     if cfg.train.metric == "auto":
         cfg.train.metric = data.task.metric
+    auto_batch = cfg.train.batch_size is None
+    if auto_batch:
+        cfg.train.batch_size = batch_size(data, cfg, shares)
     if cfg.train.learning_rate is None and cfg.train.lora:
         from tunesmith.training.lora import LORA_LEARNING_RATE
 
         cfg.train.learning_rate = LORA_LEARNING_RATE
     elif cfg.train.learning_rate is None:
         cfg.train.learning_rate = data.task.default_learning_rate(model, counts)
+        if auto_batch:  # a larger batch takes larger steps
+            scaled = cfg.train.learning_rate * (cfg.train.batch_size / 16) ** 0.5
+            cfg.train.learning_rate = float(f"{scaled:.2g}")
     if cfg.train.epochs is None:
         cfg.train.epochs = default_epochs(data.task, len(data.splits["train"]), cfg)
     precision = resolve_precision(cfg.train.precision)
@@ -153,6 +160,12 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
 
     check_fits(model, counts, cfg.train, precision, data.task.name)
     attention = fastest_attention(precision)
+    if not _on_gpu():  # PyTorch's CPU dropout was 18% of a step (fast_dropout.py)
+        from tunesmith.training import fast_dropout
+
+        fast_dropout.use_fast_dropout(model)
+        if attention == "eager":
+            attention = fast_dropout.register_attention()
     if attention and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation(attention)
     info(f"Model: {description}.")
@@ -169,6 +182,12 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
         f"({trains}{chosen}){head}."
     )
     return PreparedModel(model, processor, description, counts, precision, trains)
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _what_trains(model, data: PreparedData, cfg: RunConfig):
@@ -192,6 +211,21 @@ def _what_trains(model, data: PreparedData, cfg: RunConfig):
         parameter_counts(model),
         f"LoRA r={cfg.train.lora_rank} on {cfg.train.lora_targets}",
     )
+
+
+SHORT_TEXT_TOKENS = 64
+
+
+def batch_size(data: PreparedData, cfg: RunConfig, shares: dict | None) -> int:
+    """16, or 32 for short texts where the data still gives MIN_STEPS updates.
+
+    Measured (MiniLM-L6, bf16, 2 CPU cores, reviews of ~40 tokens): 16 short texts leave the
+    CPU underfed; 32 at a time took 12% less time per example, and 64 no less than 32. Texts
+    of 128 tokens fill it at 16. The learning rate grows with the square root of the batch.
+    """
+    rows = len(data.splits["train"]) * (cfg.train.epochs or data.task.default_epochs)
+    short = shares is not None and shares["tokens"] <= SHORT_TEXT_TOKENS
+    return 32 if short and rows >= 32 * MIN_STEPS * cfg.train.grad_accum else 16
 
 
 MIN_STEPS = 100  # small datasets get more epochs, up to MAX_EPOCHS, to reach this many updates
