@@ -106,6 +106,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     Resolves the `auto` settings in `cfg` (freeze, learning rate, max length) in place, so the
     saved configuration says what was actually used.
     """
+    import torch
     from transformers import set_seed
 
     from tunesmith.console import quiet_libraries
@@ -160,7 +161,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
 
     check_fits(model, counts, cfg.train, precision, data.task.name)
     attention = fastest_attention(precision)
-    if not _on_gpu():  # PyTorch's CPU dropout was 18% of a step (fast_dropout.py)
+    if not torch.cuda.is_available():  # PyTorch's CPU dropout was 18% of a step
         from tunesmith.training import fast_dropout
 
         fast_dropout.use_fast_dropout(model)
@@ -182,12 +183,6 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
         f"({trains}{chosen}){head}."
     )
     return PreparedModel(model, processor, description, counts, precision, trains)
-
-
-def _on_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _what_trains(model, data: PreparedData, cfg: RunConfig):
