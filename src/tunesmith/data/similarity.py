@@ -28,12 +28,12 @@ def loose_key(texts: pd.Series) -> pd.Series:
     )
 
 
-def _vectors(texts: list[str], fit_on: list[str] | None = None):
+def _vectors(texts: list[str]):
+    """The fitted vectorizer and the texts' TF-IDF rows, in one pass over the n-grams."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), dtype=np.float32)
-    vectorizer.fit(fit_on or texts)
-    return vectorizer, vectorizer.transform(texts)
+    return vectorizer, vectorizer.fit_transform(texts)
 
 
 def sample_positions(n: int, seed: int = 0) -> np.ndarray:
