@@ -50,6 +50,10 @@ def reviews_files(scratch: Path, seed: int) -> tuple[Path, Path]:
 
 
 def run_tunesmith(data: Path, out: Path, epochs: float | None, lr: float | None) -> dict:
+    # The scripts run later in this process and find transformers imported: import it here
+    # first, so that neither timer holds the library's import.
+    from transformers import AutoModelForSequenceClassification, Trainer  # noqa: F401
+
     import tunesmith
 
     settings = {k: v for k, v in (("epochs", epochs), ("learning_rate", lr)) if v}
