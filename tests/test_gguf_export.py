@@ -159,10 +159,12 @@ def test_a_qwen2_run_trains_on_chinese_and_an_unknown_tokenizer_is_refused(
     tiny_qwen2_dir, tmp_path, capsys
 ):
     run = train(tiny_qwen2_dir, tmp_path, chinese_chats(12), lora=False, max_length=96)
-    answer = tunesmith.load(run).predict("这段话的主题：股市银行", max_new_tokens=4)
-    assert isinstance(answer["text"], str)
-    # transformers gives a qwen2 model Qwen2's own pre-tokenizer, which with SmolLM2's
-    # vocabulary splits text in a way llama.cpp does not know: refused, nothing written
+    model = tunesmith.load(run)
+    assert type(model.model).__name__ == "Qwen2ForCausalLM"
+    text = "这段话的主题：股市银行"
+    assert model.processor.decode(model.processor(text)["input_ids"]) == text
+    assert isinstance(model.predict(text, max_new_tokens=4)["text"], str)
+    # a toy tokenizer's BPE pre-tokenizer is unknown to llama.cpp: refused, nothing written
     assert main(["export", str(run), "--format", "gguf"]) == 2
     err = capsys.readouterr().err
     assert "does not know this model's tokenizer" in err and not (run / "gguf").exists()
