@@ -139,7 +139,8 @@ class Model:
 
         Image-text runs classify images zero-shot against `labels=[...]` (default: the run's).
         Generation takes prompts (strings, or chats as lists of {"role", "content"} messages)
-        and `options`: max_new_tokens=128, temperature=0 (greedy; > 0 samples), top_p, seed.
+        and `options`: max_new_tokens=128, temperature=0 (greedy; > 0 samples), top_p, seed,
+        stop (a text or a list of texts that end the answer; not returned).
         """
         single = not isinstance(inputs, (list, tuple)) or (
             bool(inputs) and isinstance(inputs[0], dict)  # one chat
@@ -176,10 +177,14 @@ class Model:
         return measure.embed_texts(self.model, self.processor, list(texts or []), self.max_length)
 
     def stream(self, prompt: Any, **options: Any):
-        """Generation: yield the answer to one prompt piece by piece as the model writes it."""
+        """Generation: the answer to one prompt piece by piece as the model writes it (iterate
+        it; then `.finish_reason` and `.usage`). Options as predict's, and `stop` (a text or a
+        list: ends the answer, not returned), `cancel` (a threading.Event: stops the model)."""
         self._needs("stream", "stream answers", "use predict()")
-        with self._autocast():
-            yield from self.task.stream(self.model, self.processor, prompt, **options)
+        # The model runs in a thread of its own: the autocast must be entered there.
+        return self.task.stream(
+            self.model, self.processor, prompt, context=self._autocast, **options
+        )
 
     def _needs(self, method: str, what: str, fix: str) -> None:
         if not hasattr(self.task, method):

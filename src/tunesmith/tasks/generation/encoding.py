@@ -1,5 +1,5 @@
 """Token-level work for generation: chat rendering with answer-only labels, packing, loss and
-perplexity, and text generation (batched or streamed).
+perplexity, and text generation (batched or streamed; decoding.py turns tokens into text).
 
 Labels are -100 (ignored by the loss) on prompt tokens, so the model learns to answer, not to
 repeat questions; the rendered text comes from the model's own chat template.
@@ -150,10 +150,10 @@ def token_loss(model, dataset, collator, batch_size: int = 8) -> dict:
     }
 
 
-def prompt_text(tokenizer, prompt: Any) -> str:
+def prompt_text(tokenizer, prompt: Any, raw: bool = False) -> str:
     """What the model continues: a chat (or a string made a user turn, for chat runs) rendered
-    with the generation prompt, or plain text as it is."""
-    if isinstance(prompt, str) and not is_chat(tokenizer):
+    with the generation prompt, or plain text (and any string when `raw`) as it is."""
+    if isinstance(prompt, str) and (raw or not is_chat(tokenizer)):
         return prompt
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     return render(tokenizer, messages, generation_prompt=True)
@@ -174,10 +174,14 @@ def generation_kwargs(tokenizer, options: dict) -> dict:
 
 
 def generate(model, tokenizer, prompts: list, batch_size: int = 8, **options) -> list[str]:
-    """Answers for `prompts`, batched with left padding, in input order."""
+    """Answers for `prompts`, batched with left padding, in input order. `stop`: a text or list
+    of texts that end an answer (not returned); `cancel`: a threading.Event that stops it."""
     import torch
 
-    texts = [prompt_text(tokenizer, p) for p in prompts]
+    from tunesmith.tasks.generation.decoding import StopTexts, cut_at_stop, stop_list, tidy
+
+    stops, cancel = stop_list(options.get("stop")), options.get("cancel")
+    texts = [prompt_text(tokenizer, p, options.get("raw", False)) for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[str] = [""] * len(texts)
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
@@ -194,35 +198,52 @@ def generate(model, tokenizer, prompts: list, batch_size: int = 8, **options) ->
                 ).to(model.device)
                 if "seed" in options and options["seed"] is not None:
                     torch.manual_seed(int(options["seed"]))
-                generated = model.generate(**enc, **generation_kwargs(tokenizer, options))
-                new = generated[:, enc["input_ids"].shape[1] :]
-                for i, row in zip(batch, new, strict=True):
-                    out[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+                width = enc["input_ids"].shape[1]
+                extra = {}
+                if stops or cancel is not None:
+                    extra["stopping_criteria"] = [StopTexts(tokenizer, width, stops, cancel)]
+                kwargs = generation_kwargs(tokenizer, options)
+                generated = model.generate(**enc, **kwargs, **extra)
+                for i, row in zip(batch, generated[:, width:], strict=True):
+                    text = tokenizer.decode(row, skip_special_tokens=True)
+                    out[i] = tidy(cut_at_stop(text, stops)[0])
     finally:
         tokenizer.padding_side = side
     return out
 
 
 def stream(model, tokenizer, prompt, **options):
-    """Yield the answer to one prompt piece by piece, as the model writes it."""
-    from threading import Thread
+    """The answer to one prompt piece by piece as the model writes it: a TextStream (iterate
+    it; then `finish_reason` and `usage`). Options as generate()'s, and `context`: a context
+    manager factory the model runs under (the caller's autocast), in its own thread."""
+    from tunesmith.errors import TunesmithError
+    from tunesmith.tasks.generation.decoding import TextStream
 
-    import torch
-    from transformers import TextIteratorStreamer
-
-    enc = tokenizer(
-        prompt_text(tokenizer, prompt), return_tensors="pt", add_special_tokens=False
-    ).to(model.device)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    if options.get("seed") is not None:
-        torch.manual_seed(int(options["seed"]))
+    text = prompt_text(tokenizer, prompt, options.get("raw", False))
+    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+    kwargs = generation_kwargs(tokenizer, options)
+    size, limit = enc["input_ids"].shape[1], context_size(model)
+    if limit is not None:  # past its positions a model writes nonsense or fails
+        if size >= limit:
+            raise TunesmithError(
+                f"the prompt has {size} tokens; this model reads at most {limit}",
+                where="prompt",
+                fix="shorten the prompt (or the chat: drop early turns)",
+            )
+        kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], limit - size)
     model.eval()
+    return TextStream(
+        model,
+        tokenizer,
+        enc,
+        kwargs,
+        stops=options.get("stop"),
+        seed=options.get("seed"),
+        cancel=options.get("cancel"),
+        context=options.get("context"),
+    )
 
-    def run() -> None:
-        with torch.inference_mode():
-            model.generate(**enc, **generation_kwargs(tokenizer, options), streamer=streamer)
 
-    worker = Thread(target=run, daemon=True)
-    worker.start()
-    yield from streamer
-    worker.join()
+def context_size(model) -> int | None:
+    """How many positions the model reads (prompt and answer together), when it says."""
+    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
