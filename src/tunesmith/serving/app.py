@@ -5,6 +5,8 @@ micro-batched onto one inference thread, bounded inputs, optional API key, a web
     POST /v1/predict/upload   multipart image files (image tasks)
     POST /v1/embeddings       {"input": "text" | ["text", ...]}, OpenAI's shape (embedding tasks)
     POST /v1/feedback         {"input": ..., "label": the right answer}, kept for `retrain`
+    POST /v1/chat/completions, /v1/completions, GET /v1/models: OpenAI's API, streamed or
+                              whole (generation runs; serving/openai_api.py)
     GET  /v1/model            task, labels, test metrics, version
     GET  /health              liveness, batches run
     GET  /                    a page to try the model;  /docs  the OpenAPI docs
@@ -169,7 +171,10 @@ def create_app(
     @app.get("/health")
     async def health() -> dict:
         sizes = {str(size): n for size, n in sorted(batcher.sizes.items())}
-        return {"status": "ok", "batches": batcher.batches, "batch_sizes": sizes}
+        state = {"status": "ok", "batches": batcher.batches, "batch_sizes": sizes}
+        if hasattr(app.state, "generations"):  # the OpenAI routes' queue
+            state["generations"] = app.state.generations.state()
+        return state
 
     @app.get("/v1/model", response_model=ModelInfo)
     async def model_info() -> ModelInfo:
@@ -308,6 +313,10 @@ def create_app(
     async def page() -> str:
         return PAGE.read_text(encoding="utf-8")
 
+    if model.task.takes_prompts:  # generations share the batcher's one inference thread
+        from tunesmith.serving.openai_api import register
+
+        register(app, model, batcher.pool, limits.max_text_chars)
     return app
 
 

@@ -98,10 +98,15 @@ class Guard:
         if self.inflight.draining:
             return refuse(503, "the server is shutting down; retry in a moment")
         if self.api_key and scope["path"] not in self.open_paths:
+            # OpenAI's clients send `Authorization: Bearer KEY`
             given = headers.get("x-api-key") or headers.get("authorization", "")
             given = given.removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), self.api_key.encode()):
-                return refuse(401, "missing or wrong API key: send the header X-API-Key")
+                return refuse(
+                    401,
+                    "missing or wrong API key: send the header X-API-Key (or Authorization: "
+                    "Bearer KEY)",
+                )
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
             return refuse(413, self.too_large)
