@@ -6,12 +6,16 @@ the article's topic and headline as JSON; the answer is {"topic": ..., "headline
 article's folder and first line. The same as typing:
     tunesmith train bbc_instructions.jsonl --task generation --model smollm2-135m --out runs/gen
     tunesmith predict runs/gen --prompt "..."
+    tunesmith serve runs/gen      # then any OpenAI client: /v1/chat/completions, streamed
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -107,7 +111,55 @@ def main() -> int:
     prompt = f"{INSTRUCTION}\n\n{held_out[0]['input']}"
     print(f"\n$ tunesmith predict {OUT} --prompt {json.dumps(prompt[:70] + '...')}")
     sys.stdout.flush()
-    return tunesmith(["predict", OUT, "--prompt", prompt, "--max-new-tokens", "48"])
+    code = tunesmith(["predict", OUT, "--prompt", prompt, "--max-new-tokens", "48"])
+    return code or stream_from_server(f"{INSTRUCTION}\n\n{held_out[1]['input']}")
+
+
+def stream_from_server(prompt: str) -> int:
+    """`tunesmith serve` the run and stream one answer through OpenAI's own client."""
+    import httpx
+    from openai import OpenAI
+
+    with socket.socket() as probe:  # a free port on this machine
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    print(f"\n$ tunesmith serve {OUT} --port {port}")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tunesmith", "serve", OUT, "--port", str(port)],
+        env=os.environ | {"TOKENIZERS_PARALLELISM": "false"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while server.poll() is None:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        if server.poll() is not None:
+            return server.returncode
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")  # no --api-key: any key
+        print(f"Streaming from POST {url}/v1/chat/completions (the openai package):")
+        stream = client.chat.completions.create(
+            model="generation-demo",
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=48,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                print(chunk.choices[0].delta.content, end="", flush=True)
+            if chunk.usage:
+                print(
+                    f"\n({chunk.usage.prompt_tokens} prompt tokens, "
+                    f"{chunk.usage.completion_tokens} answer tokens)"
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return 0
 
 
 if __name__ == "__main__":
