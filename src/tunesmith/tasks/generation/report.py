@@ -1,13 +1,20 @@
-"""Generation results for people: perplexity before and after, sample answers."""
+"""Generation results for people: perplexity and answer scores before and after, samples."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
+from tunesmith.tasks.generation.answer_metrics import MAX_NEW_TOKENS, SLACK
 from tunesmith.tasks.report import Report
 
 SAMPLE_TOKENS = 64  # greedy tokens per sample answer in the report
+# Answer scores (tasks/generation/answer_metrics.py): key, name for people, how it is shown
+ANSWER_SCORES = (
+    ("exact_match", "exact match", "{:.1%}"),
+    ("rouge_l", "ROUGE-L F1", "{:.3f}"),
+    ("json_valid", "valid JSON", "{:.1%}"),
+)
 
 
 class GenerationReport(Report):
@@ -16,6 +23,7 @@ class GenerationReport(Report):
         if "before" in metrics:
             out["perplexity before fine-tuning"] = metrics["before"]["perplexity"]
         out["test loss"] = metrics["loss"]
+        out |= {f"test {name}": metrics[key] for key, name, _ in ANSWER_SCORES if key in metrics}
         return out
 
     def mistakes(self, predictions, examples, limit=10):
@@ -33,6 +41,9 @@ class GenerationReport(Report):
             "held-out examples; for chat and instruction data the loss covers only the answers, "
             "not the prompts. Lower is better.</p>"
         )
+        if answers := answer_rows(metrics):
+            scores += table(["answers to held-out prompts", "before fine-tuning", "after"], answers)
+            scores += f"<p class='muted'>{html.escape(answers_note(metrics))}</p>"
         samples = "".join(
             f"<h3>Prompt</h3><pre>{html.escape(s['prompt'])}</pre>"
             + table(
@@ -56,6 +67,8 @@ class GenerationReport(Report):
             "| test split | before | after |\n|---|---|---|\n"
             f"| loss per answer token | {before.get('loss', 'n/a')} | {metrics['loss']} |\n"
             f"| perplexity | {before.get('perplexity', 'n/a')} | {metrics['perplexity']} |"
+            + "".join(f"\n| {name} | {was} | {now} |" for name, was, now in answer_rows(metrics))
+            + (f"\n\n{answers_note(metrics)}" if "rouge_l" in metrics else "")
         )
 
     def plain_usage(self, run_dir):
@@ -92,12 +105,43 @@ tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
         before = metrics.get("before")
         was = f" (before fine-tuning: {before['perplexity']:.2f})" if before else ""
         lines = [f"  test perplexity {metrics['perplexity']:.2f}{was}, loss {metrics['loss']:.4f}"]
+        if answers := answer_rows(metrics):
+            scores = ", ".join(f"{name} {now} (before: {was})" for name, was, now in answers)
+            lines.append(f"  greedy answers to {metrics['answered']} test prompts: {scores}")
         for sample in metrics["samples"][:2]:
             lines.append(f"  prompt: {sample['prompt'][-120:]!r}")
             if "before" in sample:
                 lines.append(f"    before: {sample['before'][:160]!r}")
             lines.append(f"    after:  {sample['answer'][:160]!r}")
         return "\n".join(lines)
+
+
+def answer_rows(metrics: dict) -> list[list[str]]:
+    """[name, before, after] for each answer score measured (none for plain-text runs)."""
+    before = metrics.get("before") or {}
+    return [
+        [name, shown.format(before[key]) if key in before else "n/a", shown.format(metrics[key])]
+        for key, name, shown in ANSWER_SCORES
+        if key in metrics
+    ]
+
+
+def answers_note(metrics: dict) -> str:
+    """How the answer scores were measured, in words."""
+    count, answered, limit = metrics["count"], metrics["answered"], metrics["answer_tokens"]
+    which = f"the first {answered} of {count}" if answered < count else f"all {count}"
+    longest = "the longest answer in the data" + (
+        f" plus {SLACK}" if limit < MAX_NEW_TOKENS else f" plus {SLACK}, at most {MAX_NEW_TOKENS}"
+    )
+    note = (
+        f"Greedy answers to {which} held-out prompts, up to {limit} new tokens ({longest}). "
+        "Exact match: the answer is the data's answer, white space aside. ROUGE-L F1: how many "
+        "words the answer and the data's answer share in the same order, against both lengths "
+        "(Chinese and Japanese counted by character); 1 is identical, 0 nothing in common."
+    )
+    if "json_valid" in metrics:
+        note += " Valid JSON: answers that parse as a JSON object or array (the data's do)."
+    return note + " Higher is better."
 
 
 def _num(values: dict | None, key: str) -> str:

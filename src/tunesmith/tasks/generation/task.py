@@ -1,7 +1,8 @@
 """Generation: fine-tune a causal language model (GPT-style) on plain text, instructions or chats.
 
 LoRA by default (training/lora.py). Metrics are loss and perplexity on the answers of the
-held-out split, before and after fine-tuning, and sample generations for held-out prompts.
+held-out split and, for chats and instructions, exact match, ROUGE-L and valid JSON of greedy
+answers (answer_metrics.py), before and after fine-tuning; sample answers to held-out prompts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tunesmith.data.conversations import detect_shape, flatten, prompt_and_refer
 from tunesmith.data.readers import describe_row
 from tunesmith.errors import TunesmithError
 from tunesmith.tasks.base import Examples, Task
+from tunesmith.tasks.generation import answer_metrics
 from tunesmith.tasks.generation import encoding as lm
 from tunesmith.tasks.generation.feedback import AnswerFeedback
 from tunesmith.tasks.generation.report import SAMPLE_TOKENS, GenerationReport
@@ -194,11 +196,10 @@ class CausalLM(Task):
         return default_learning_rate(counts["total"] - model.get_input_embeddings().weight.numel())
 
     def baseline(self, model, processor, examples, cfg):
-        """Test loss and sample answers of the model before any training."""
-        return {
-            "test": self._loss(model, processor, examples, cfg.max_length, cfg.eval_batch_size),
-            "samples": self._samples(model, processor, examples),
-        }
+        """Test loss, answer scores and sample answers of the model before any training."""
+        test = self._loss(model, processor, examples, cfg.max_length, cfg.eval_batch_size)
+        test |= answer_metrics.measure(model, processor, examples, min(cfg.eval_batch_size, 8))
+        return {"test": test, "samples": self._samples(model, processor, examples)}
 
     def _loss(self, model, processor, examples, max_length, batch_size):
         from tunesmith.config import TrainConfig
@@ -228,6 +229,7 @@ class CausalLM(Task):
 
     def test(self, model, processor, examples, labels, max_length, batch_size, baseline=None):
         metrics = self._loss(model, processor, examples, max_length, batch_size)
+        metrics |= answer_metrics.measure(model, processor, examples, min(batch_size, 8))
         metrics["count"] = len(examples)
         samples = self._samples(model, processor, examples)
         if baseline:
