@@ -90,7 +90,7 @@ class Until(StoppingCriteria):
         self.done = done
 
     def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), self.done(), dtype=torch.bool)
+        return torch.full((input_ids.shape[0],), self.done(), device=input_ids.device)
 
 
 class StopTexts(StoppingCriteria):
@@ -101,12 +101,12 @@ class StopTexts(StoppingCriteria):
 
     def __call__(self, input_ids, scores, **kwargs):
         if self.cancel is not None and self.cancel.is_set():
-            return torch.ones(input_ids.shape[0], dtype=torch.bool)
+            return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         if not self.stops:
-            return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
         hits = [any(s in text for s in self.stops) for text in texts]
-        return torch.tensor(hits, dtype=torch.bool)
+        return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
 
 
 def stop_list(stop: str | list[str] | None) -> list[str]:
