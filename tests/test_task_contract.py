@@ -74,6 +74,20 @@ def pairs(folder: Path) -> Path:
     return path
 
 
+def preference_pairs(folder: Path) -> Path:
+    rows = [
+        {
+            "prompt": f"Topic of: {' '.join(row['text'].split()[:3])}",
+            "chosen": f"Yes TOPIC={row['label']}",
+            "rejected": f"No TOPIC={row['label']}",
+        }
+        for row in make_rows(15)
+    ]
+    path = folder / "preferences.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return path
+
+
 # task -> (data builder, model fixture, one input as the service takes it: text or image file)
 CASES = {
     "text-classification": (text_rows, "tiny_model_dir", "goal match team"),
@@ -83,6 +97,7 @@ CASES = {
     "image-text": (photos, "tiny_clip_dir", "photos/blue/0.png"),
     "generation": (chats, "tiny_llama_dir", "Topic of: goal match team"),
     "embedding": (pairs, "tiny_model_dir", "bob in rome"),
+    "preference": (preference_pairs, "tiny_llama_dir", "Topic of: goal match team"),
 }
 
 
@@ -127,6 +142,10 @@ def corrections(folder: Path) -> dict:
         "embedding": (
             {"input": "who was in oslo", "label": "oslo news: heidi was seen there"},
             "who was in oslo",
+        ),
+        "preference": (  # a better answer with the model's own: a DPO pair
+            {"input": "Topic of: goal win", "label": "Yes TOPIC=sport", "predicted": "TOPIC"},
+            '"rejected": [{"role": "assistant", "content": "TOPIC"}]',
         ),
     }
 

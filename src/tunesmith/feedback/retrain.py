@@ -181,12 +181,11 @@ class Pool:
         store = FeedbackStore(root)
         corrections, ratings = store.corrections(), store.count("rating")
         store.close()
-        records = []
-        for c in corrections:
-            given = c["input"]
-            if self.task.input_kind == "image":  # stored under the run: feedback/images/...
-                given = str(root / given)
-            records.append(self.rules.record(given, c["label"], self.live, self.keep_file))
+        if self.task.input_kind == "image":  # stored under the run: feedback/images/...
+            corrections = [c | {"input": str(root / c["input"])} for c in corrections]
+        records, unused = self.rules.records(corrections, self.live, self.keep_file)
+        if unused:
+            info(f"{unused} rating(s) found no answer to pair with; not trained on.")
         return records, ratings
 
     def prepared(self, records: list[dict], name: str):

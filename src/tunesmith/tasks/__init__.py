@@ -13,6 +13,7 @@ from tunesmith.tasks.image_classification import ImageClassification, looks_like
 from tunesmith.tasks.image_text import ImageText
 from tunesmith.tasks.multi_label import MultiLabel, looks_like_label_lists
 from tunesmith.tasks.ner import TokenClassification
+from tunesmith.tasks.preference import Preference, preference_kind
 from tunesmith.tasks.text_classification import TextClassification
 
 __all__ = ["DEFAULT", "Examples", "Task", "get", "names", "register"]
@@ -44,10 +45,13 @@ def names() -> list[str]:
 
 
 def detect(table) -> str:
-    """The task a table asks for: chat messages or instruction/output columns mean generation;
+    """The task a table asks for: chosen/rejected or thumbs columns mean preference tuning;
+    chat messages or instruction/output columns mean generation;
     lists of tokens/tags or entity spans mean NER; a column of image paths means image
     classification."""
     first = table.iloc[0] if len(table) else {}
+    if preference_kind(table):  # chosen/rejected pairs, or prompt/completion/true-false thumbs
+        return "preference"
     if looks_like_generation(table):
         return "generation"
     images = any(looks_like_image_column(table[c]) for c in table.columns)
@@ -67,3 +71,4 @@ register(CausalLM())
 register(ImageText())
 register(MultiLabel())
 register(Embedding())
+register(Preference())

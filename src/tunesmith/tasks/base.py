@@ -214,6 +214,14 @@ class Task(ABC):
             "labels": ids.clone() if labels is None else labels,
         }
 
+    def trainer(self, cfg: TrainConfig, encoded: dict) -> tuple[type, type, dict] | None:
+        """A trainer of the task's own instead of transformers' Trainer (TRL's DPO and KTO
+        trainers): (Trainer subclass, its TrainingArguments subclass or a function building
+        one from TrainingArguments' keywords, the settings it adds), built by
+        training/trainer.py with the same defaults, callbacks and metering; such a trainer
+        brings its own loss. None: transformers' Trainer with `loss_function`."""
+        return None
+
     def class_weights(self, train_dataset, num_labels: int, mode: str):
         """Loss weights for imbalanced labels (a tensor), or None."""
         return None

@@ -108,6 +108,13 @@ class Feedback:
         labels, data options); `keep_file` as for pool_record."""
         return {self.input_column: self._input(input, keep_file), "label": label}
 
+    def records(self, rows: list[dict], live: Any, keep_file: Callable[[str], str]):
+        """All stored corrections ({input, label, predicted}) as pool records, and how many
+        were not usable. Default: each one through `record`; a task whose examples come from
+        several corrections together (preference pairs: a better and a worse answer) pairs
+        them here."""
+        return [self.record(r["input"], r["label"], live, keep_file) for r in rows], 0
+
     def pool_record(self, row: dict, keep_file: Callable[[str], str]) -> dict:
         """One prepared example (a row of Examples.frame) as a pool record. `keep_file(path)`
         copies a file the example needs (an image) into the pool and returns its new path."""

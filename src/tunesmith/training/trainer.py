@@ -129,7 +129,9 @@ def build_trainer(
     # F1 reaches 1.0 early, and without the tie-break training stopped while still improving.
     select = "loss" if cfg.metric == "loss" else "selection"
     higher_is_better = select != "loss"
-    args = TrainingArguments(
+    own = task.trainer(cfg, encoded)  # a trainer of the task's own (TRL's), or None
+    trainer_class, arguments, settings = own or (Trainer, TrainingArguments, {})
+    args = arguments(
         output_dir=str(checkpoint_dir),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
@@ -166,6 +168,7 @@ def build_trainer(
         **_checkpointing(cfg.gradient_checkpointing),
         **({"deepspeed": cfg.deepspeed} if cfg.deepspeed else {}),
         **({"fsdp": cfg.fsdp} if cfg.fsdp else {}),
+        **settings,
     )
     callbacks = [EpochLine(cfg.epochs, task.epoch_metrics)]
     if cfg.early_stopping:
@@ -175,7 +178,9 @@ def build_trainer(
     groups = task.parameter_groups(prepared.model, cfg)
     if groups:  # the Trainer schedules every group's own learning rate alike
         optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
-    trainer = _with_checkpoint_renaming(metered(Trainer, task.throughput_unit))(
+    # a task's own trainer computes its own loss
+    extra = {} if own else {"compute_loss_func": loss or task.loss_function(weights)}
+    trainer = _with_checkpoint_renaming(metered(trainer_class, task.throughput_unit))(
         model=prepared.model,
         optimizers=(optimizer, None),
         args=args,
@@ -184,8 +189,8 @@ def build_trainer(
         processing_class=prepared.processor,
         data_collator=collator or task.collator(prepared.processor),
         compute_metrics=None if compute is None else with_loss_tiebreak(compute, cfg.metric),
-        compute_loss_func=loss or task.loss_function(weights),
         callbacks=callbacks,
+        **extra,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress())
