@@ -47,9 +47,10 @@ def serve(
     torch.set_num_threads(os.cpu_count() or 1)
     from tunesmith.api import load
 
+    model = load(run_dir, backend, precision)
     app = create_app(
         run_dir,
-        model=load(run_dir, backend, precision),
+        model=model,
         api_key=api_key,
         limits=Limits(max_inputs=max_inputs),
         max_batch=max_batch,
@@ -64,7 +65,8 @@ def serve(
         )
     info(f"Serving {run_dir} at http://{host}:{port}/ (API docs: /docs). Ctrl-C stops.")
     server = make_server(app, host, port, grace=grace)
-    start_parity_check(server, run_dir, api_key)
+    if model.task.onnx is not None:  # the certificate compares the task's parity answers
+        start_parity_check(server, run_dir, api_key)
     try:
         server.run()
     except KeyboardInterrupt:  # Ctrl-C: the shutdown above has run; as uvicorn.run does
