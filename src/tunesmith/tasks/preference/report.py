@@ -72,7 +72,7 @@ class PreferenceReport(GenerationReport):
             scores += table(
                 ["TRL's implicit reward, beta (log p_tuned - log p_before)", "value"],
                 [
-                    [k.replace("_", " "), f"{metrics[k]:+.4f}"]
+                    [k.replace("_", " "), format(metrics[k], ".1%" if "accuracy" in k else "+.4f")]
                     for k in metrics
                     if k.startswith("reward_")
                 ],
@@ -106,6 +106,10 @@ class PreferenceReport(GenerationReport):
         name, key, spec, _ = _rows(metrics)[0]
         was = f" (before tuning: {_fmt(before[key], spec)})" if before else ""
         lines = [f"  {metrics['method'].upper()}: test {name} {_fmt(metrics[key], spec)}{was}"]
+        if "reward_accuracy" in metrics:
+            lines.append(
+                f"  reward accuracy {metrics['reward_accuracy']:.1%} (TRL's, on held-out pairs)"
+            )
         if "reward_margin" in metrics:
             lines.append(
                 f"  reward margin {metrics['reward_margin']:+.4f} (beta {metrics['beta']})"
