@@ -107,7 +107,8 @@ class Preference(CausalLM):
         columns = encoded["train"].column_names
         chosen = "dpo" if "rejected" in columns else "kto"
         info(f"Training with TRL's {chosen.upper()} (beta {BETA}).")
-        return trainer_parts(chosen, cfg)
+        labels = list(encoded["train"]["label"]) if chosen == "kto" else None
+        return trainer_parts(chosen, cfg, labels)
 
     def collator(self, processor):
         return None  # TRL's own (chosen and rejected in one batch; KTO's KL pairs)

@@ -8,14 +8,18 @@ from dataclasses import fields
 BETA = 0.1  # TRL's default: how far the tuned model may move from the reference
 
 
-def trainer_parts(method: str, cfg) -> tuple[type, type, dict]:
-    """(trainer class, its arguments class, TRL settings) for "dpo" or "kto"."""
+def trainer_parts(method: str, cfg, labels: list[bool] | None = None) -> tuple[type, type, dict]:
+    """(trainer class, a builder of its arguments, {}) for "dpo" or "kto"; `labels`: KTO's
+    good/bad flags of the training rows."""
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
     trainer, arguments = (DPOTrainer, DPOConfig) if method == "dpo" else (KTOTrainer, KTOConfig)
     settings = {"beta": BETA, "max_length": cfg.max_length, "disable_dropout": True}
     if method == "kto":  # its KL term pairs each row with its neighbour in a fixed order
         settings["train_sampling_strategy"] = "sequential"
+        good = sum(labels or [])
+        if labels and 0 < good < len(labels):  # the KTO paper: good and bad weigh alike
+            settings["desirable_weight"] = round((len(labels) - good) / good, 4)
     if not cfg.gradient_checkpointing:  # TRL turns it on by default; tunesmith's default is off
         names = {f.name for f in fields(arguments)}
         off = "activation_checkpointing" if "activation_checkpointing" in names else None
