@@ -194,3 +194,8 @@ def test_other_tasks_and_q4_k_m_without_llama_cpp_are_refused_first(
     assert "pip install 'tunesmith[llamacpp]'" in err and not out.exists()
     assert main(["export", str(llama_run), "--format", "gguf", "--int8"]) == 2
     assert "--int8 does not apply to --format gguf" in capsys.readouterr().err
+    # a folder the export did not write is never replaced (the run itself, for one)
+    monkeypatch.undo()
+    assert main(["export", str(llama_run), "--format", "gguf", "--out", str(llama_run)]) == 2
+    assert "is not an earlier GGUF export" in capsys.readouterr().err
+    assert (llama_run / "tunesmith.json").is_file()

@@ -87,13 +87,24 @@ def check(run_dir: str | Path, quant: str, out: str | Path | None) -> tuple[dict
         )
     converter_script()
     folder = Path(out) if out else gguf_folder(root)
-    if folder.exists() and not (folder / "parity.json").is_file():
+    if folder.exists() and not _earlier_export(folder):
         raise TunesmithError(
             "the output folder exists and is not an earlier GGUF export; it is left alone",
             where=f"--out {folder}",
             fix="name a new folder, or delete this one first",
         )
     return manifest, folder
+
+
+def _earlier_export(folder: Path) -> bool:
+    """Only a folder this export wrote (its three files, parity.json saying gguf) is replaced."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else {""}
+    if not names <= {"model.gguf", "Modelfile", "parity.json"} or "parity.json" not in names:
+        return False
+    try:
+        return read(folder).get("format") == "gguf"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def export_gguf(run_dir: str | Path, quant: str = "f16", out: str | Path | None = None) -> dict:
