@@ -92,9 +92,7 @@ def json_answers(answers: list[str], whole: bool) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=float, default=2)
-    parser.add_argument(
-        "--lr", type=float, help="learning rate (default: tunesmith's, 2e-4 for LoRA)"
-    )
+    parser.add_argument("--lr", type=float, help="learning rate (default: the task's, 5e-5)")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "bench-dpo"))
     args = parser.parse_args()
 

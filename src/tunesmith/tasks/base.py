@@ -55,6 +55,7 @@ class Task(ABC):
     new_head: bool = True  # a fresh output layer sized to the labels
     default_lora: bool = False  # --train.lora when unset
     peft_task_type: str | None = None  # peft's TaskType for LoRA; None: LoRA not offered
+    lora_learning_rate: float | None = None  # LoRA's default step; None: training/lora.py's
     keeps_adapters: bool = False  # LoRA runs hold the adapters (else the merged model)
     # What the shared features may do with this task (they ask; they never compare names):
     label_noun: str = "labels"  # what the labels are called in messages ("entity types")

@@ -148,7 +148,7 @@ def prepare_model(data: PreparedData, cfg: RunConfig) -> PreparedModel:
     if cfg.train.learning_rate is None and cfg.train.lora:
         from tunesmith.training.lora import LORA_LEARNING_RATE
 
-        cfg.train.learning_rate = LORA_LEARNING_RATE
+        cfg.train.learning_rate = data.task.lora_learning_rate or LORA_LEARNING_RATE
     elif cfg.train.learning_rate is None:
         cfg.train.learning_rate = data.task.default_learning_rate(model, counts)
         if auto_batch:  # a larger batch takes larger steps
