@@ -115,6 +115,17 @@ def test_bad_pairs_stop_with_file_and_row(bad, line, words, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_bad_thumbs_label_names_the_row(tmp_path, capsys):
+    rows = [{"prompt": "Topic of: goal", "completion": "TOPIC=sport", "label": "true"}] * 3
+    rows = [*rows, {"prompt": "Topic of: vote", "completion": "TOPIC=politics", "label": "meh"}]
+    path = tmp_path / "thumbs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    flags = ["--task", "preference", "--model", "smollm2-135m", "--out", str(tmp_path / "r")]
+    assert main(["train", str(path), *flags]) == 2
+    error = capsys.readouterr().err
+    assert "thumbs.csv, line 5, column 'label'" in error and "'meh' is not true or false" in error
+
+
 def test_chinese_pairs(tiny_llama_dir, tmp_path):
     rng = random.Random(1)
     topics = {"体育": "比赛 球队 进球", "财经": "股票 市场 价格", "科技": "软件 芯片 代码"}

@@ -35,15 +35,21 @@ def _is_flag(values: pd.Series) -> bool:
     return all(isinstance(v, bool) or str(v).strip().lower() in TRUE | FALSE for v in values)
 
 
-def preference_kind(table: pd.DataFrame) -> str | None:
+def preference_kind(table: pd.DataFrame, flags: bool = True) -> str | None:
     """ "pairs" (chosen and rejected columns), "thumbs" (a prompt, a completion and a true/false
-    label), or None: not preference data (task detection asks this before generation's)."""
+    label), or None: not preference data (task detection asks this before generation's).
+    `flags`: the labels must look true/false (detection); reading names a bad one's row."""
     lower = _lower(table)
     if "chosen" in lower and "rejected" in lower:
         return "pairs"
     prompt = any(c in lower for c in PROMPT)
     completion = any(c in lower for c in COMPLETION)
-    if prompt and completion and "label" in lower and _is_flag(table[lower["label"]].head(50)):
+    if (
+        prompt
+        and completion
+        and "label" in lower
+        and (not flags or _is_flag(table[lower["label"]].head(50)))
+    ):
         return "thumbs"
     return None
 
@@ -52,7 +58,7 @@ def read_preferences(table: pd.DataFrame, source: str) -> tuple[pd.DataFrame, di
     """(frame, columns, kind): `input` is the prompt as messages; pairs add `chosen` and
     `rejected`, thumbs `completion` and `desirable` (bool), all as assistant messages. Bad rows
     stop with the file and row named."""
-    kind = preference_kind(table)
+    kind = preference_kind(table, flags=False)
     if kind is None:
         raise TunesmithError(
             "no preference columns: pairs need chosen and rejected, thumbs need prompt, "
