@@ -39,6 +39,10 @@ def test_smollm2_learns_a_fixed_answer_format_with_lora(tmp_path):
     )
     test = model.metrics["test"]
     assert test["perplexity"] < test["before"]["perplexity"] / 2
+    # the answer scores a user reads (tasks/generation/answer_metrics.py), before and after
+    assert test["exact_match"] > test["before"]["exact_match"]
+    assert test["rouge_l"] > test["before"]["rouge_l"]
+    assert "json_valid" not in test  # the answers are not JSON
     answers = [s["answer"] for s in test["samples"]]
     assert sum(a.startswith("COLOUR: ") for a in answers) >= 4  # the base model never says this
     assert not any(s["before"].startswith("COLOUR: ") for s in test["samples"])

@@ -37,9 +37,9 @@ class CausalLM(Task):
         "export it for llama.cpp and Ollama with `tunesmith export RUN --format gguf`, or serve "
         "it with `tunesmith serve RUN` (PyTorch; bf16 where the CPU runs it natively)",
     )
+    exports_gguf = True  # export/gguf.py: llama.cpp's converter, a Modelfile, tensor parity
     default_model = "smollm2-135m"
     input_kind = "text"
-    exports_gguf = True  # export/gguf.py: llama.cpp's converter, a Modelfile, tensor parity
     throughput_unit = ("sequences", "tokens")  # packed blocks count as one each
     pipeline_tag = "text-generation"
     metric = "loss"
