@@ -316,7 +316,7 @@ def create_app(
     if model.task.takes_prompts:  # generations share the batcher's one inference thread
         from tunesmith.serving.openai_api import register
 
-        register(app, model, batcher.pool, limits.max_text_chars)
+        register(app, model, batcher.pool, limits.max_text_chars, root)
     return app
 
 

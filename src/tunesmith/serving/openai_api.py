@@ -66,13 +66,14 @@ class Gone(Exception):
     """The client disconnected while its request waited."""
 
 
-def register(app: FastAPI, model: Any, pool, max_chars: int) -> None:
-    """Add the OpenAI routes to `app`; generations run one at a time on `pool` (one thread)."""
+def register(app: FastAPI, model: Any, pool, max_chars: int, root: Path) -> None:
+    """Add the OpenAI routes to `app`; generations run one at a time on `pool` (one thread).
+    `root`: the run's folder, whose name is the model's id."""
     from jinja2 import TemplateError
 
     from tunesmith.errors import TunesmithError
 
-    name = Path(getattr(model, "root", model.path)).resolve().name
+    name = Path(root).resolve().name
     created = int(time.time())
     stats = app.state.generations = Generations()
 
