@@ -15,7 +15,7 @@ def test_catalog_lists_every_model_with_offline_state(capsys):
     assert main(["models", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert {"minilm-l6", "minilm-l3", "smollm2-135m", "mobilenet-v2"} <= set(rows)
-    assert rows["smollm2-135m"]["tasks"] == "generation"
+    assert rows["smollm2-135m"]["tasks"] == "generation, preference"
     assert all(r["offline"] == "yes" for r in rows.values())  # make installs them all
 
 
