@@ -44,21 +44,9 @@ class GenerationReport(Report):
         if answers := answer_rows(metrics):
             scores += table(["answers to held-out prompts", "before fine-tuning", "after"], answers)
             scores += f"<p class='muted'>{html.escape(answers_note(metrics))}</p>"
-        samples = "".join(
-            f"<h3>Prompt</h3><pre>{html.escape(s['prompt'])}</pre>"
-            + table(
-                ["", "answer"],
-                [
-                    ["data", s["reference"]],
-                    ["before", s.get("before", "n/a")],
-                    ["after", s["answer"]],
-                ],
-            )
-            for s in metrics["samples"]
-        )
         return [
             ("Before and after fine-tuning", scores),
-            (f"Sample generations (greedy, up to {SAMPLE_TOKENS} tokens)", samples),
+            sample_section(metrics["samples"], "data"),
         ]
 
     def card_details(self, metrics):
@@ -114,6 +102,26 @@ tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
                 lines.append(f"    before: {sample['before'][:160]!r}")
             lines.append(f"    after:  {sample['answer'][:160]!r}")
         return "\n".join(lines)
+
+
+def sample_section(samples: list[dict], reference: str) -> tuple[str, str]:
+    """The report section of greedy answers to held-out prompts: the answer in the data
+    (labelled `reference`), before and after."""
+    from tunesmith.evaluation.report import table
+
+    body = "".join(
+        f"<h3>Prompt</h3><pre>{html.escape(s['prompt'])}</pre>"
+        + table(
+            ["", "answer"],
+            [
+                [reference, s["reference"]],
+                ["before", s.get("before", "n/a")],
+                ["after", s["answer"]],
+            ],
+        )
+        for s in samples
+    )
+    return f"Sample generations (greedy, up to {SAMPLE_TOKENS} tokens)", body
 
 
 def answer_rows(metrics: dict) -> list[list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from tunesmith.tasks.generation.report import SAMPLE_TOKENS, GenerationReport
+from tunesmith.tasks.generation.report import SAMPLE_TOKENS, GenerationReport, sample_section
 
 __all__ = ["SAMPLE_TOKENS", "PreferenceReport", "show"]
 
@@ -77,21 +77,9 @@ class PreferenceReport(GenerationReport):
                     if k.startswith("reward_")
                 ],
             )
-        samples = "".join(
-            f"<h3>Prompt</h3><pre>{html.escape(s['prompt'])}</pre>"
-            + table(
-                ["", "answer"],
-                [
-                    ["preferred (data)", s["reference"]],
-                    ["before", s.get("before", "n/a")],
-                    ["after", s["answer"]],
-                ],
-            )
-            for s in metrics["samples"]
-        )
         return [
             ("Before and after preference tuning", scores),
-            (f"Sample generations (greedy, up to {SAMPLE_TOKENS} tokens)", samples),
+            sample_section(metrics["samples"], "preferred (data)"),
         ]
 
     def card_details(self, metrics):
