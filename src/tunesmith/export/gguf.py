@@ -134,7 +134,7 @@ def export_gguf(run_dir: str | Path, quant: str = "f16", out: str | Path | None 
             "megabytes": round(target.stat().st_size / 1e6, 1),
             "source": str(model.path),
             "tensors": gguf_parity.tensor_parity(
-                target, model.model.state_dict(), model.model.config
+                target, model.model.state_dict(), model.model.config, quant == "q4_k_m"
             ),
             "answers": answers(target, model),
         }
@@ -175,8 +175,11 @@ def convert(model_dir: Path, target: Path, outtype: str) -> None:
 
 def quantize(source: Path, target: Path) -> None:
     import ctypes
+    import logging
 
     llama_cpp = llama_cpp_python()
+    # llama-cpp-python prints llama.cpp's log through this logger: a line per tensor otherwise
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
     failed = llama_cpp.llama_model_quantize(
