@@ -207,51 +207,38 @@ def make_chats(n: int = 60, seed: int = 0) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory) -> Path:
-    """A 2-layer Llama (hidden size 64) with a byte-level BPE tokenizer and a ChatML template."""
-    import torch
+def byte_bpe_tokenizer(corpus: list[str], vocab_size: int, **special_tokens):
+    """A byte-level BPE tokenizer trained on `corpus` (any text encodes, as bytes where no
+    merge covers it) with ChatML's specials."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-llama")
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    corpus = [r["text"] for r in make_rows(40)] + ["Topic of: TOPIC= user assistant system"]
     bpe.train_from_iterator(
         corpus,
         trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=specials,
+            vocab_size=vocab_size,
+            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
     )
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=bpe,
-        bos_token="<|endoftext|>",
         eos_token="<|im_end|>",
         unk_token="<|endoftext|>",
         model_max_length=256,
+        **special_tokens,
     )
-    tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(folder)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama (hidden size 64) with a byte-level BPE tokenizer and a ChatML template."""
+    corpus = [r["text"] for r in make_rows(40)] + ["Topic of: TOPIC= user assistant system"]
+    tokenizer = byte_bpe_tokenizer(corpus, 400, bos_token="<|endoftext|>")
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama"), "llama", CHATML, tokenizer)
 
 
 def tiny_causal_lm(folder: Path, architecture: str, chat_template=None, tokenizer=None) -> Path:
@@ -291,26 +278,8 @@ def tiny_qwen2_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen2 with a ChatML template and Qwen2's tokenizer shape: byte-level BPE
     (any Chinese text encodes, as bytes where no merge covers it), <|endoftext|> and
     <|im_start|>/<|im_end|> specials, trained here on English and Chinese."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
     corpus = [r["text"] for r in make_rows(20)] + ["".join(CHINESE), "主题 user assistant"]
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(
-        vocab_size=500, special_tokens=specials, initial_alphabet=alphabet
-    )
-    bpe.train_from_iterator(corpus, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        model_max_length=256,
-    )
+    tokenizer = byte_bpe_tokenizer(corpus, 500, pad_token="<|endoftext|>")
     folder = tmp_path_factory.mktemp("tiny-qwen2")
     return tiny_causal_lm(folder, "qwen2", CHATML, tokenizer)
 

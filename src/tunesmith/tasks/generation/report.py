@@ -96,12 +96,18 @@ tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
         if answers := answer_rows(metrics):
             scores = ", ".join(f"{name} {now} (before: {was})" for name, was, now in answers)
             lines.append(f"  greedy answers to {metrics['answered']} test prompts: {scores}")
-        for sample in metrics["samples"][:2]:
-            lines.append(f"  prompt: {sample['prompt'][-120:]!r}")
-            if "before" in sample:
-                lines.append(f"    before: {sample['before'][:160]!r}")
-            lines.append(f"    after:  {sample['answer'][:160]!r}")
-        return "\n".join(lines)
+        return "\n".join(lines + sample_lines(metrics["samples"]))
+
+
+def sample_lines(samples: list[dict]) -> list[str]:
+    """Two held-out prompts with their answers before and after, for the terminal."""
+    lines = []
+    for sample in samples[:2]:
+        lines.append(f"  prompt: {sample['prompt'][-120:]!r}")
+        if "before" in sample:
+            lines.append(f"    before: {sample['before'][:160]!r}")
+        lines.append(f"    after:  {sample['answer'][:160]!r}")
+    return lines
 
 
 def sample_section(samples: list[dict], reference: str) -> tuple[str, str]:

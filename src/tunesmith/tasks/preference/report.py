@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import html
 
-from tunesmith.tasks.generation.report import SAMPLE_TOKENS, GenerationReport, sample_section
+from tunesmith.tasks.generation.report import (
+    SAMPLE_TOKENS,
+    GenerationReport,
+    sample_lines,
+    sample_section,
+)
 
 __all__ = ["SAMPLE_TOKENS", "PreferenceReport", "show"]
 
@@ -102,9 +107,4 @@ class PreferenceReport(GenerationReport):
             lines.append(
                 f"  reward margin {metrics['reward_margin']:+.4f} (beta {metrics['beta']})"
             )
-        for sample in metrics["samples"][:2]:
-            lines.append(f"  prompt: {sample['prompt'][-120:]!r}")
-            if "before" in sample:
-                lines.append(f"    before: {sample['before'][:160]!r}")
-            lines.append(f"    after:  {sample['answer'][:160]!r}")
-        return "\n".join(lines)
+        return "\n".join(lines + sample_lines(metrics["samples"]))
