@@ -367,3 +367,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         debug=args.debug,  # a traceback in the log with each 500
     )
     return 0
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    import os
+
+    from tunesmith.studio.server import run_studio
+
+    api_key = args.api_key or os.environ.get("TUNESMITH_API_KEY")
+    run_studio(args.dir, host=args.host, port=args.port, api_key=api_key)
+    return 0

@@ -1,0 +1,82 @@
+"""The studio's FastAPI app. Each page group is a router of its own module (PAGES); this file
+only joins them and adds what every page needs: the language, the login when a key guards
+the studio, static files from the package (nothing from a CDN: it works offline), and user
+errors shown as a page that says what to do."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+from pathlib import Path
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from tunesmith.errors import TunesmithError
+from tunesmith.studio import i18n
+from tunesmith.studio.rendering import page
+from tunesmith.studio.workspace import Workspace
+
+# the modules whose `router` makes the studio's pages, in the order of the path a user walks
+PAGES = ("home",)
+COOKIE_KEY = "tunesmith_studio"
+OPEN_PATHS = ("/login", "/static/")
+
+
+def create_app(workspace: str | Path, *, api_key: str | None = None) -> FastAPI:
+    app = FastAPI(title="tunesmith studio", docs_url=None, redoc_url=None)
+    app.state.workspace = Workspace(workspace)
+    app.state.api_key = api_key
+    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), "static")
+    for name in PAGES:
+        app.include_router(importlib.import_module(f"tunesmith.studio.{name}").router)
+
+    @app.middleware("http")
+    async def language_and_login(request: Request, call_next):
+        query = request.query_params.get("lang")
+        request.state.lang = i18n.pick(
+            query, request.cookies.get("lang"), request.headers.get("accept-language")
+        )
+        if api_key and not _signed_in(request, api_key):
+            if request.url.path.startswith("/api/") or request.headers.get("x-api-key"):
+                return Response("a valid X-API-Key header is required", status_code=401)
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        response = await call_next(request)
+        if query in i18n.LANGUAGES:  # the switch: remembered for the next pages
+            response.set_cookie("lang", query, samesite="lax", max_age=365 * 86400)
+        return response
+
+    @app.exception_handler(TunesmithError)
+    async def user_error(request: Request, exc: TunesmithError):
+        return page(request, "error.html", status_code=400, error=exc)
+
+    @app.get("/login")
+    def login_form(request: Request, next: str = "/"):
+        return page(request, "login.html", next=next, wrong=False)
+
+    @app.post("/login")
+    def login(request: Request, key: str = Form(""), next: str = Form("/")):
+        if not hmac.compare_digest(key.encode(), api_key.encode() if api_key else b""):
+            return page(request, "login.html", status_code=401, next=next, wrong=True)
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE_KEY, _token(api_key), httponly=True, samesite="strict")
+        return response
+
+    return app
+
+
+def _token(api_key: str) -> str:
+    """What the login cookie holds: a digest of the key, never the key itself."""
+    return hashlib.sha256(b"tunesmith-studio:" + api_key.encode()).hexdigest()
+
+
+def _signed_in(request: Request, api_key: str) -> bool:
+    if request.url.path == "/login" or request.url.path.startswith(OPEN_PATHS[1]):
+        return True
+    header = request.headers.get("x-api-key", "")
+    if header and hmac.compare_digest(header.encode(), api_key.encode()):
+        return True
+    return hmac.compare_digest(request.cookies.get(COOKIE_KEY, ""), _token(api_key))

@@ -1,0 +1,31 @@
+"""`tunesmith studio`: the app on uvicorn. Loopback by default; any other address only with a
+key (--api-key or $TUNESMITH_API_KEY), which the browser enters once at /login."""
+
+from __future__ import annotations
+
+from tunesmith.console import info
+from tunesmith.errors import TunesmithError
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def run_studio(directory: str, *, host: str, port: int, api_key: str | None) -> None:
+    import uvicorn
+
+    from tunesmith.serving.server import _check_free
+    from tunesmith.studio.app import create_app
+
+    if host not in LOOPBACK and not api_key:
+        raise TunesmithError(
+            f"the studio would be open to every machine that reaches {host}",
+            where=f"--host {host}",
+            fix="add --api-key KEY (or set TUNESMITH_API_KEY), or keep the default 127.0.0.1",
+        )
+    if not 0 < port < 65536:
+        raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
+    _check_free(host, port)
+    app = create_app(directory, api_key=api_key)
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+    info(f"tunesmith studio: http://{shown}:{port}/  (workspace {app.state.workspace.root})")
+    info("Ctrl-C stops it; a training in progress goes on and the queue waits for the next start.")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,48 @@
+"""The studio's folder (`tunesmith studio --dir`, default the current one):
+
+    runs/<name>/                 runs, as `tunesmith train` makes them by default
+    studio/uploads/<id>/<file>   uploaded data (a user's own files elsewhere are only read)
+    studio/jobs/<id>/            one queued command each: its settings, log and state
+
+Names that come from a user (a file name, a run name in a URL) are resolved inside these
+folders and refused when they would point outside them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import HTTPException
+
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+class Workspace:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.runs = self.root / "runs"
+        self.studio = self.root / "studio"
+        self.uploads = self.studio / "uploads"
+        self.jobs = self.studio / "jobs"
+        for folder in (self.runs, self.uploads, self.jobs):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def run(self, name: str) -> Path:
+        """The run called `name` (404 when it would leave runs/)."""
+        return inside(self.runs, name)
+
+
+def inside(folder: Path, name: str) -> Path:
+    """`folder/name`, refused (404) when `name` is empty, absolute or climbs out of `folder`."""
+    path = (folder / name).resolve()
+    if not name or Path(name).is_absolute() or not path.is_relative_to(folder.resolve()):
+        raise HTTPException(404, f"no such item: {name}")
+    return path
+
+
+def safe_name(name: str, fallback: str = "data") -> str:
+    """A file or folder name safe to create: the last path part, without control characters
+    or separators; Chinese and other letters are kept as they are."""
+    base = _UNSAFE.sub("_", Path(name.replace("\\", "/")).name).strip(" .")
+    return base[:120] or fallback
