@@ -83,6 +83,10 @@ class Task(ABC):
         "serve RUN`",
     )
     feedback: Feedback | None = None
+    # How a person labels this task's inputs in Label Studio (labeling/configs.py): "choice"
+    # (one label), "choices" (a label set), "spans" (entities, character offsets); None: not
+    # offered by `tunesmith label`
+    label_studio_control: str | None = None
     # retrain's promotion gate compares live and new on this test metric ("a.b": nested)
     promotion_metric: str = "f1_macro"
     promotion_higher: bool = True  # False: lower is better (perplexity)

@@ -23,6 +23,7 @@ class SingleLabelTask(Task):
     selection_metrics = ("f1_macro", "f1_weighted", "accuracy")
     epoch_metrics = ("accuracy", "f1_macro")
     onnx_class = OnnxExport
+    label_studio_control = "choice"
 
     def stratify_key(self, examples):
         return examples.frame["label"]

@@ -26,6 +26,7 @@ class MultiLabel(Task):
     report_class = report.LabelSetReport
     feedback = LabelSetFeedback()
     promotion_metric = "f1_micro"
+    label_studio_control = "choices"
     default_model = "minilm-l6"
     input_kind = "text"
     cleans_inputs = True

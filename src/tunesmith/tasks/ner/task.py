@@ -101,6 +101,7 @@ class TokenClassification(Task):
     report_class = EntityReport
     feedback = SpanFeedback()
     promotion_metric = "f1"  # entity F1 (micro)
+    label_studio_control = "spans"
     default_model = "minilm-l6"
     input_kind = "text"
     throughput_unit = ("sentences", "tokens")
