@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Form, Request
@@ -16,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tunesmith.errors import TunesmithError
 from tunesmith.studio import i18n
+from tunesmith.studio.jobs import JobQueue
 from tunesmith.studio.rendering import page
 from tunesmith.studio.workspace import Workspace
 
@@ -26,8 +28,15 @@ OPEN_PATHS = ("/login", "/static/")
 
 
 def create_app(workspace: str | Path, *, api_key: str | None = None) -> FastAPI:
-    app = FastAPI(title="tunesmith studio", docs_url=None, redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.jobs.start()  # the queue runs while the studio serves
+        yield
+        app.state.jobs.stop()  # a running job goes on; the next start finds it again
+
+    app = FastAPI(title="tunesmith studio", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.workspace = Workspace(workspace)
+    app.state.jobs = JobQueue(app.state.workspace)
     app.state.api_key = api_key
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), "static")
     for name in PAGES:
