@@ -22,7 +22,12 @@ from tunesmith.studio.rendering import page
 from tunesmith.studio.workspace import Workspace
 
 # the modules whose `router` makes the studio's pages, in the order of the path a user walks
-PAGES = ("home",)
+PAGES = (
+    "home",
+    "run_pages",
+    "try_pages",
+    "deploy_pages",
+)
 COOKIE_KEY = "tunesmith_studio"
 OPEN_PATHS = ("/login", "/static/")
 

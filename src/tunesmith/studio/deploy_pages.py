@@ -1,0 +1,116 @@
+"""Deploy a run (/runs/<name>/deploy): export it (queued `tunesmith export`) and read the parity
+table the export wrote; start and stop a service (`tunesmith serve` as a child process the
+studio owns); the feedback collected; retrain (queued `tunesmith retrain`) and the gate's
+decision; promote or roll back a version (in-process, as `tunesmith promote` does)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from tunesmith.errors import TunesmithError
+from tunesmith.studio import deploy_state
+from tunesmith.studio.i18n import translate
+from tunesmith.studio.rendering import page
+from tunesmith.studio.run_files import load_run
+from tunesmith.studio.services import services
+
+
+@asynccontextmanager
+async def stop_services(app):
+    yield
+    if hasattr(app.state, "services"):  # a service never outlives the studio that started it
+        app.state.services.stop_all()
+
+
+router = APIRouter(lifespan=stop_services)
+
+
+@router.get("/runs/{name}/deploy")
+def deploy_page(request: Request, name: str):
+    run = load_run(request.app.state.workspace, name)
+    service = services(request.app).get(name)
+    return page(
+        request,
+        "deploy.html",
+        run=run,
+        exports=deploy_state.exports(run),
+        onnx=deploy_state.onnx_parity(run),
+        gguf=deploy_state.gguf_parity(run),
+        service=service,
+        service_state=service.state() if service else "stopped",
+        feedback=deploy_state.feedback(run.root),
+        retrains=run.task.feedback is not None,
+        decisions=deploy_state.decisions(run),
+        versions=deploy_state.version_actions(run),
+    )
+
+
+@router.post("/runs/{name}/export")
+def export(request: Request, name: str, choice: str = Form(...)):
+    run = load_run(request.app.state.workspace, name)
+    offered = {e["id"]: e for e in deploy_state.exports(run)}
+    if choice not in offered:
+        raise TunesmithError(
+            f"{run.manifest['task']} runs have no {choice!r} export",
+            where=f"export {choice}",
+            fix=f"pick one of: {', '.join(offered) or 'none (this task has no export)'}",
+        )
+    title = translate(request.state.lang, "deploy.job_export", run=name, format=choice)
+    command = deploy_state.export_command(run, offered[choice])
+    return _queued(request, command, kind="export", title=title, run=str(run.root))
+
+
+@router.post("/runs/{name}/retrain")
+def retrain(request: Request, name: str):
+    run = load_run(request.app.state.workspace, name)
+    if run.task.feedback is None:
+        raise TunesmithError(
+            f"{run.manifest['task']} runs take no feedback, so they cannot be retrained from it",
+            where=f"retrain {name}",
+            fix="train a new run on the grown data",
+        )
+    title = translate(request.state.lang, "deploy.job_retrain", run=name)
+    command = ["retrain", str(run.root)]
+    return _queued(request, command, kind="retrain", title=title, run=str(run.root))
+
+
+@router.post("/runs/{name}/promote")
+def promote(request: Request, name: str, version: str = Form(...)):
+    from tunesmith.feedback import versions
+
+    run = load_run(request.app.state.workspace, name)
+    versions.promote(run.root, version)  # what `tunesmith promote RUN --version V` calls
+    return _back(name, "versions")
+
+
+@router.post("/runs/{name}/service/start")
+def start_service(request: Request, name: str):
+    run = load_run(request.app.state.workspace, name)
+    services(request.app).start(name, run.root)
+    return _back(name, "service")
+
+
+@router.post("/runs/{name}/service/stop")
+def stop_service(request: Request, name: str):
+    services(request.app).stop(name)
+    return _back(name, "service")
+
+
+def _queued(request: Request, command: list[str], **details) -> RedirectResponse:
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is None:
+        raise TunesmithError(
+            "the studio's job queue is not running",
+            where=" ".join(command[:2]),
+            fix=f"run it in a terminal: tunesmith {' '.join(command)}",
+        )
+    job = jobs.submit(command, **details)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _back(name: str, section: str) -> RedirectResponse:
+    return RedirectResponse(f"/runs/{quote(name)}/deploy#{section}", status_code=303)
