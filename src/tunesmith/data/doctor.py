@@ -28,6 +28,8 @@ class Finding:
     message: str
     fix: str
     rows: list[str] = field(default_factory=list)  # where to look, e.g. "d.csv, line 7"
+    # The settings its fix names, for one-click use (the studio): {"data.drop_duplicates": True}
+    setting: dict | None = None
 
 
 def diagnose(
@@ -116,6 +118,7 @@ def _balance(labels: pd.Series, examples, findings, held_out) -> dict:
                 f"{out['imbalance_ratio']:g}:1)",
                 "training weighs rare classes up by default (--train.class_weights); macro F1 "
                 "is the selection metric; more examples of the rare classes help most",
+                setting={"train.class_weights": "balanced"},
             )
         )
     return out
@@ -136,6 +139,7 @@ def _duplicates(examples: Examples, keys: pd.Series, findings) -> tuple[int, int
                 "test and inflate the score",
                 "training drops them (--data.drop_duplicates)",
                 _rows(examples, pairs.index[pairs["k"].duplicated()]),
+                {"data.drop_duplicates": True},
             )
         )
     if len(conflicted):
@@ -148,6 +152,7 @@ def _duplicates(examples: Examples, keys: pd.Series, findings) -> tuple[int, int
                 "decide the right label and fix the file; until then training drops every "
                 "copy (--data.drop_conflicts)",
                 _rows(examples, where),
+                {"data.drop_conflicts": True},
             )
         )
     return copies, len(conflicted)
@@ -188,6 +193,7 @@ def _leakage(train: Examples, other: Examples, split: str, findings, seed: int, 
                 f"{split} score would be inflated",
                 "remove them from one file, or train with --data.leakage drop",
                 _rows(other, exact[exact].index),
+                {"data.leakage": "drop"},
             )
         )
     if not text:

@@ -98,6 +98,7 @@ def _tokens(model: str, texts: list[str], max_length: int, findings: list[dict])
                     f"{cut:.0%} of texts are longer than {max_length} tokens and will be cut "
                     f"(90% fit in {int(np.percentile(lengths, 90))})",
                     f"--train.max_length {longer} keeps more of each text (slower)",
+                    setting={"train.max_length": longer},
                 )
             )
         )
@@ -109,6 +110,7 @@ def _tokens(model: str, texts: list[str], max_length: int, findings: list[dict])
                     "warning",
                     f"model {model} cannot read {unknown:.0%} of the tokens (unknown token)",
                     f"--model {CHINESE_MODEL} (multilingual) or --train.extend_vocab",
+                    setting={"train.extend_vocab": True},
                 )
             )
         )

@@ -24,6 +24,8 @@ from tunesmith.studio.workspace import Workspace
 # the modules whose `router` makes the studio's pages, in the order of the path a user walks
 PAGES = (
     "home",
+    "data_pages",
+    "settings_pages",
     "run_pages",
     "try_pages",
     "deploy_pages",
