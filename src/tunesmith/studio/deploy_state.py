@@ -14,7 +14,7 @@ LATEST_FEEDBACK = 10
 
 def exports(run: Run) -> list[dict]:
     """The export buttons this run's task offers (asked of the task, by capability)."""
-    from tunesmith.export.gguf import QUANTS
+    from tunesmith.export.gguf import QUANTS, llama_cpp_python
 
     task, offered = run.task, []
     if task.onnx is not None:
@@ -22,8 +22,9 @@ def exports(run: Run) -> list[dict]:
             {"id": "onnx", "format": "onnx", "int8": False},
             {"id": "onnx-int8", "format": "onnx", "int8": True},
         ]
-    if task.exports_gguf:
-        offered += [{"id": f"gguf-{q}", "format": "gguf", "quant": q} for q in QUANTS]
+    if task.exports_gguf:  # q4_k_m needs llama.cpp's quantizer (llama-cpp-python)
+        quants = [q for q in QUANTS if q != "q4_k_m" or llama_cpp_python() is not None]
+        offered += [{"id": f"gguf-{q}", "format": "gguf", "quant": q} for q in quants]
     return offered
 
 
