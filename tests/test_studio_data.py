@@ -140,7 +140,11 @@ def test_every_config_field_has_a_label_in_both_languages_and_a_form_field(tmp_p
             label = i18n.translate(lang, f"settings.{name}")
             assert label in _field_html(page, name), (lang, name)
     assert 'id="model-select"' in page and 'id="model-text"' in page and 'id="run-name"' in page
-    assert "训练轮数" in page and 'id="advanced"' in page
+    assert "训练轮数" in page and '<details id="advanced">' in page  # collapsed: nothing set
+    findings.store_settings(app.state.workspace.uploads / dataset_id, {"data.leakage": "drop"})
+    page = client.get(f"/data/{dataset_id}/train").text
+    assert '<details id="advanced" open>' in page  # a fix set something in there
+    assert '<option value="drop" selected>' in _field_html(page, "data.leakage")
 
 
 def test_invalid_value_is_shown_at_its_field_and_nothing_is_queued(tmp_path):

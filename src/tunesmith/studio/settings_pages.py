@@ -105,6 +105,7 @@ def _render(request, dataset_id: str, typed: dict, errors: dict, status: int = 2
     advanced_open = any(
         not f.common and (f.name in errors or shown[f.name] != settings_form.raw(f.default))
         for f in fields
+        if f.name not in settings_form.FIXED
     )
     return page(
         request,
