@@ -119,6 +119,44 @@ def test_duplicate_row_is_found_with_its_row_and_its_fix_applied(tmp_path, tiny_
     assert client.post(f"/data/{dataset_id}/fix", data={"check": "nope"}).status_code == 404
 
 
+def test_findings_in_chinese_take_their_numbers_from_the_report():
+    report = {"duplicates": 0, "conflicting_duplicates": 2, "labels": {"好评": 30, "差评": 5}}
+    report |= {"imbalance_ratio": 6.0, "tokens": {"truncated_share": 0.25, "max_length": 128}}
+    listed = [
+        ("conflicting labels", "2 text(s) appear with different labels (5 rows)", {}),
+        (
+            "leakage into val",
+            "3 val row(s) also appear in the training data",
+            {"data.leakage": "drop"},
+        ),
+        (
+            "truncation",
+            "25% of texts ... 128 tokens ... (90% fit in 300)",
+            {"train.max_length": 300},
+        ),
+        ("imbalance", "imbalanced labels (30 vs 5, ratio 6:1)", None),
+        ("a new check", "said in English only", None),
+    ]
+    report["findings"] = [
+        {"check": c, "severity": "warning", "message": m, "fix": "fix it", "rows": [], "setting": s}
+        for c, m, s in listed
+    ]
+    t = i18n.translator("zh")
+    shown = findings.shown(report["findings"], report, t, "zh", {"data.leakage": "drop"})
+    by = {f["anchor"]: f for f in shown}
+    assert by["conflicting_labels"]["text"] == "有 2 段文本被标了不同的标签（共 5 行）"
+    assert by["leakage_into_val"]["text"].startswith("验证集中有 3 行也出现在训练数据里")
+    assert by["leakage_into_val"]["applied"] is True
+    assert by["truncation"]["applied"] is False
+    assert by["truncation"]["applies"] == "训练时每段文本最多保留 300 个 token。"
+    assert (
+        "超过 128 个 token" in by["truncation"]["text"] and "300 个以内" in by["truncation"]["text"]
+    )
+    assert by["imbalance"]["text"] == "各类别数量相差较大（最多 30 行，最少 5 行，比例 6:1）"
+    assert by["a_new_check"]["title"] == "a new check"  # no translation: the doctor's English
+    assert by["a_new_check"]["text"] == "said in English only"
+
+
 def test_every_config_field_has_a_label_in_both_languages_and_a_form_field(tmp_path):
     english, chinese = i18n.catalog("en"), i18n.catalog("zh")
     names = [f.name for f in settings_form.fields()]

@@ -84,7 +84,8 @@ def shown(findings: list[dict], report: dict, t, lang: str, applied: dict) -> li
         except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
             values = None
         setting = finding.get("setting") or None
-        item = dict(finding, slug=name, setting=setting)
+        # ids and data-check: the check's own name, so leakage into val and test differ
+        item = dict(finding, slug=name, anchor=finding["check"].replace(" ", "_"), setting=setting)
         item["title"] = _text(t, lang, f"data.check.{name}.title", None) or finding["check"]
         item["text"] = _text(t, lang, f"data.check.{name}.message", values) or finding["message"]
         item["fix_text"] = _text(t, lang, f"data.check.{name}.fix", values) or finding["fix"]
@@ -123,7 +124,11 @@ def _values(name: str, finding: dict, report: dict, t) -> dict:
         values["split"] = t(f"data.split.{finding['check'].rsplit(' ', 1)[1]}")
     elif name == "imbalance":
         counts = report["labels"].values()
-        values = {"most": max(counts), "fewest": min(counts), "ratio": report["imbalance_ratio"]}
+        values = {
+            "most": max(counts),
+            "fewest": min(counts),
+            "ratio": f"{report['imbalance_ratio']:g}",
+        }
     elif name == "one_class":
         values = {"label": next(iter(report["labels"]))}
     elif name == "too_small_to_split":
