@@ -231,6 +231,9 @@ def test_valid_settings_queue_one_training(tmp_path, tiny_model_dir):
     saved = yaml.safe_load((folder / "config-1.yaml").read_text(encoding="utf-8"))
     assert saved["train"]["epochs"] == 2 and saved["model"] == str(tiny_model_dir)
     assert saved["data"]["path"] == data_path and saved["train"]["max_length"] == 128
+    queued = client.post(f"/data/{dataset_id}/train", data=form | {"run_name": "评论模型"})
+    assert queued.status_code == 400 and "already exists" in _field_html(queued.text, "out")
+    job.state = "failed"
     (app.state.workspace.runs / "评论模型").mkdir()  # a run of that name exists now
     again = client.post(f"/data/{dataset_id}/train", data=form | {"run_name": "评论模型"})
     assert again.status_code == 400 and "already exists" in _field_html(again.text, "out")

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 from tunesmith.errors import TunesmithError
 from tunesmith.studio import findings, settings_form, uploads
 from tunesmith.studio.i18n import translator
+from tunesmith.studio.jobs import ACTIVE, WAITING
 from tunesmith.studio.rendering import page
 from tunesmith.studio.workspace import safe_name
 
@@ -64,7 +65,7 @@ def _submit(request: Request, dataset_id: str, values: dict):
     t = translator(request.state.lang)
     if not name or safe_name(name) != name:
         errors["out"] = t("settings.run_bad_name")
-    elif (workspace.runs / name).exists() or (workspace.runs / f"{name}.unfinished").exists():
+    elif _taken(request, workspace.runs / name):
         errors["out"] = t("settings.run_exists", name=name)
     if errors:
         return _render(request, dataset_id, typed | {"out": name}, errors, status=400)
@@ -101,7 +102,7 @@ def _render(request, dataset_id: str, typed: dict, errors: dict, status: int = 2
     shown = {
         f.name: typed.get(f.name, settings_form.raw(stored.get(f.name, f.default))) for f in fields
     }
-    shown["out"] = typed.get("out") or _free_name(workspace.runs, info["name"])
+    shown["out"] = typed.get("out") or _free_name(request, workspace.runs, info["name"])
     advanced_open = any(
         not f.common and (f.name in errors or shown[f.name] != settings_form.raw(f.default))
         for f in fields
@@ -136,10 +137,18 @@ def _task(folder: Path, info: dict) -> str | None:
         return None
 
 
-def _free_name(runs: Path, data_name: str) -> str:
+def _taken(request: Request, run: Path) -> bool:
+    """A run there already, or a training queued or running that will write it."""
+    if run.exists() or run.with_name(f"{run.name}.unfinished").exists():
+        return True
+    pending = [job for job in request.app.state.jobs.ordered() if job.state in WAITING + ACTIVE]
+    return any(job.run and Path(job.run) == run for job in pending)
+
+
+def _free_name(request: Request, runs: Path, data_name: str) -> str:
     base = safe_name(Path(data_name).stem or data_name)
     name, n = base, 2
-    while (runs / name).exists() or (runs / f"{name}.unfinished").exists():
+    while _taken(request, runs / name):
         name, n = f"{base}-{n}", n + 1
     return name
 
