@@ -326,3 +326,16 @@ def test_a_path_on_this_machine_is_recorded_not_copied(tmp_path):
     assert json.loads((folder / "dataset.json").read_text())["path"] == str(data.resolve())
     missing = client.post("/data/point", data={"path": str(tmp_path / "nope.csv")})
     assert missing.status_code == 400 and "no such file or folder" in missing.text
+
+
+def test_zip_from_windows_keeps_chinese_names(tmp_path):
+    """Windows' zip tool writes GBK names without the UTF-8 flag; they stay Chinese."""
+    from tunesmith.studio.uploads import extract
+
+    archive = _zip({"abcd/1.txt": "很好", "efgh/1.txt": "很差"})  # 4 bytes: two GBK characters
+    for placeholder, name in ((b"abcd/", "正面/"), (b"efgh/", "负面/")):
+        archive = archive.replace(placeholder, name.encode("gbk"))
+    (tmp_path / "w.zip").write_bytes(archive)
+    extract(tmp_path / "w.zip", tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["正面", "负面"]
+    assert (tmp_path / "out" / "正面" / "1.txt").read_text(encoding="utf-8") == "很好"
