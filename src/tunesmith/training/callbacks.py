@@ -1,8 +1,11 @@
-"""Trainer callbacks: a progress bar without log dumps, one readable line per epoch, and the
-meter of the training steps behind the throughput figures (training/throughput.py)."""
+"""Trainer callbacks: a progress bar without log dumps, one readable line per epoch, the curve
+as JSON lines (progress.jsonl, which the studio draws live), and the meter of the training
+steps behind the throughput figures (training/throughput.py)."""
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 import time
 from contextlib import contextmanager
@@ -50,6 +53,68 @@ class EpochLine(TrainerCallback):
                 )
         parts.append(f"({time.perf_counter() - self.started:.0f} s)")
         tqdm.write("  " + "  ".join(parts), file=sys.stderr)  # above the bar, not inside it
+
+
+class ProgressLog(TrainerCallback):
+    """Appends one JSON line per event to `path` (progress.jsonl in the run's folder), flushed
+    as written: `begin` (step, max_steps, epochs, the task's headline metrics), `log` per
+    logging step (step, epoch, loss, learning_rate, seconds since begin), `eval` per validation
+    (every eval_ metric), `end`. A resumed run appends a new `begin` at the step it resumes
+    from."""
+
+    def __init__(self, path, metrics: tuple[str, ...] = ()):
+        self.path, self.metrics = path, list(metrics)  # the task's headline metrics, for `begin`
+        self.file, self.started = None, time.perf_counter()
+
+    def write(self, event: str, state, **values) -> None:
+        if self.file is None or not state.is_world_process_zero:
+            return
+        line = {"event": event, "step": state.global_step, "epoch": state.epoch, **values}
+        self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.file.flush()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            try:  # a record for people: never a reason for training to stop
+                self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed at end)
+            except OSError:
+                return
+            self.started = time.perf_counter()
+            epochs = args.num_train_epochs
+            self.write(
+                "begin", state, max_steps=state.max_steps, epochs=epochs, metrics=self.metrics
+            )
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:  # the training loss; validation comes through on_evaluate
+            seconds = round(time.perf_counter() - self.started, 2)
+            rate = _number(logs.get("learning_rate"))
+            loss = _number(logs["loss"])
+            self.write("log", state, loss=loss, learning_rate=rate, seconds=seconds)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        values = {k: v for k, v in (metrics or {}).items() if k.startswith("eval_")}
+        self.write("eval", state, metrics=_plain(values))
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.write("end", state, seconds=round(time.perf_counter() - self.started, 2))
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _plain(values: dict) -> dict:
+    """Numbers as JSON numbers (a metric may be a numpy or torch scalar); others dropped."""
+    return {key: number for key, value in values.items() if (number := _number(value)) is not None}
+
+
+def _number(value) -> float | None:
+    """A float JSON can carry (a browser's JSON.parse refuses NaN), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Meter(TrainerCallback):

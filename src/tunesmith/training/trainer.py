@@ -31,6 +31,7 @@ def balanced_weights(label_ids: list[int], num_labels: int, mode: str):
     return counts.sum() / (num_labels * counts.clamp(min=1))
 
 
+PROGRESS = "progress.jsonl"  # the curve as JSON lines in the run (callbacks.ProgressLog)
 TIEBREAK = 1e-4  # below one example's worth of F1 on validation sets under 10,000 examples
 
 
@@ -122,7 +123,8 @@ def build_trainer(
     )
 
     from tunesmith.training import tracking
-    from tunesmith.training.callbacks import EpochLine, QuietProgress, metered
+    from tunesmith.training.callbacks import EpochLine, ProgressLog, QuietProgress, metered
+    from tunesmith.training.processes import is_main
 
     steps_per_epoch = max(1, -(-len(encoded["train"]) // (cfg.batch_size * cfg.grad_accum)))
     # Epochs are chosen by the validation metric, ties broken by validation loss: on easy data
@@ -171,6 +173,8 @@ def build_trainer(
         **settings,
     )
     callbacks = [EpochLine(cfg.epochs, task.epoch_metrics)]
+    if is_main():  # the curve as it comes, in the run's folder (the studio draws it)
+        callbacks.append(ProgressLog(Path(checkpoint_dir).parent / PROGRESS, task.epoch_metrics))
     if cfg.early_stopping:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping))
     compute = task.validation_metrics(labels)  # None: validation loss only
