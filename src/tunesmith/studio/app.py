@@ -26,6 +26,7 @@ PAGES = (
     "home",
     "data_pages",
     "settings_pages",
+    "job_pages",
     "run_pages",
     "try_pages",
     "deploy_pages",

@@ -28,4 +28,5 @@ def run_studio(directory: str, *, host: str, port: int, api_key: str | None) -> 
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     info(f"tunesmith studio: http://{shown}:{port}/  (workspace {app.state.workspace.root})")
     info("Ctrl-C stops it; a training in progress goes on and the queue waits for the next start.")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # an open job page streams its progress: on Ctrl-C close it after 2 s instead of waiting
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
