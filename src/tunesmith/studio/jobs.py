@@ -61,6 +61,7 @@ class JobQueue:
         self._processes: dict[str, object] = {}  # id -> Popen, for the jobs this studio started
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.closing = threading.Event()  # the studio is stopping: live pages end their streams
         self.jobs: dict[str, Job] = {}
         for path in sorted(self.folder.glob(f"*/{JOB_FILE}")):
             try:

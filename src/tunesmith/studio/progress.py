@@ -128,6 +128,6 @@ async def stream(queue: JobQueue, job_id: str, sent: int = 0, poll: float = 0.5)
         if ended:
             yield _sse("end", state)
             return
-        if time.monotonic() - born > LIFETIME:
-            return
+        if time.monotonic() - born > LIFETIME or queue.closing.is_set():
+            return  # the browser reconnects (to the next studio, after a restart)
         await asyncio.sleep(poll)

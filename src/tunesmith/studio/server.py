@@ -3,6 +3,8 @@ key (--api-key or $TUNESMITH_API_KEY), which the browser enters once at /login."
 
 from __future__ import annotations
 
+import contextlib
+
 from tunesmith.console import info
 from tunesmith.errors import TunesmithError
 
@@ -28,5 +30,13 @@ def run_studio(directory: str, *, host: str, port: int, api_key: str | None) -> 
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     info(f"tunesmith studio: http://{shown}:{port}/  (workspace {app.state.workspace.root})")
     info("Ctrl-C stops it; a training in progress goes on and the queue waits for the next start.")
-    # an open job page streams its progress: on Ctrl-C close it after 2 s instead of waiting
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):  # Ctrl-C: open job pages end their event streams
+            app.state.jobs.closing.set()  # (uvicorn would wait for them), then uvicorn stops
+            super().handle_exit(sig, frame)
+
+    # a stream that does not end by itself is closed 3 s after Ctrl-C
+    config = uvicorn.Config(app, host, port, log_level="warning", timeout_graceful_shutdown=3)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the studio stops
+        Server(config).run()
