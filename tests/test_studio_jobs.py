@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from tunesmith.studio.app import create_app
 from tunesmith.studio.job_process import started_at
 from tunesmith.studio.jobs import Job, JobQueue
+from tunesmith.studio.progress import summary
 from tunesmith.studio.workspace import Workspace
 
 
@@ -117,6 +118,9 @@ def test_training_cancelled_resumed_and_streamed(training):
 
         page = client.get(f"/jobs/{second_id}").text
         assert 'id="job-state" class="state state-done" data-state="done"' in page
+        total = lines[-1]["step"]  # drawn before any script runs: the bar full, every epoch
+        assert f'data-step="{total}" data-total="{total}"' in page
+        assert page.count('<tr data-epoch="') == 4
         assert 'id="job-run-link"' in page and f'href="/runs/{quote("评论")}"' in page
         listing = client.get("/jobs?lang=zh").text
         assert f'data-job-id="{second_id}" data-state="done"' in listing and "已完成" in listing
@@ -178,3 +182,26 @@ def test_a_restarted_studio_finds_its_jobs_again(tmp_path):
         assert wait_for(queue, waiting.id, ("done",)).returncode == 0
     finally:
         queue.stop()
+
+
+def test_the_page_summary_of_a_resumed_early_stopped_curve():
+    def line(event, step, **values):
+        return {"event": event, "step": step, "epoch": step / 10, **values}
+
+    def evaluation(step, loss):
+        return line("eval", step, metrics={"eval_loss": loss, "eval_accuracy": 0.5})
+
+    events = [
+        line("begin", 0, max_steps=40, metrics=["accuracy"]),
+        line("log", 5, loss=1.1),
+        evaluation(10, 1.0),
+        evaluation(20, 0.9),  # then stopped; resumed from the checkpoint at step 10
+        line("begin", 10, max_steps=40, metrics=["accuracy"]),
+        evaluation(20, 0.8),
+        line("end", 20),  # early stopping
+    ]
+    shown = summary(events)
+    assert (shown["step"], shown["total"], shown["share"]) == (20, 20, 1.0)
+    assert shown["names"] == ["loss", "accuracy"]
+    assert shown["rows"] == [["1", "1.0000", "0.5000"], ["2", "0.8000", "0.5000"]]
+    assert summary([line("log", 3, loss=1.0)]) is None  # no begin: nothing to draw yet

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from tunesmith.studio import i18n
-from tunesmith.studio.progress import job_view, stream
+from tunesmith.studio.progress import ProgressReader, job_view, stream, summary
 from tunesmith.studio.rendering import page
 
 router = APIRouter()
@@ -72,6 +72,7 @@ def job_page(request: Request, job_id: str):
         started=_when(job.started),
         ended=_when(job.ended),
         strings=strings,
+        progress=summary(ProgressReader(queue, job).read()),
     )
 
 

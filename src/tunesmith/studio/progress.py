@@ -69,6 +69,38 @@ class ProgressReader:
         return events
 
 
+def summary(events: list[dict]) -> dict | None:
+    """What the page shows before its script runs (progress.js draws the same from the events):
+    the step reached of how many, and each epoch's validation. A resumed run's begin drops what
+    came after its checkpoint; the end is the last step (early stopping ends before the total)."""
+    begin, step, total, evals = None, 0, 0, []
+    for event in events:
+        kind, at = event.get("event"), event.get("step", 0)
+        if kind == "begin":
+            begin, step, total = event, at, event.get("max_steps") or 0
+            evals = [e for e in evals if e["step"] <= at]
+        elif kind in ("log", "eval"):
+            step = max(step, at)
+            if kind == "eval":
+                evals.append(event)
+        elif kind == "end":
+            step = total = at
+    if begin is None:
+        return None
+    names = ["loss", *begin.get("metrics", [])]
+    rows = [
+        [f"{e['epoch']:g}" if e.get("epoch") is not None else ""]
+        + [_cell(e["metrics"].get(f"eval_{name}")) for name in names]
+        for e in evals
+    ]
+    share = min(1.0, step / total) if total else 0.0
+    return {"step": step, "total": total, "share": share, "names": names, "rows": rows}
+
+
+def _cell(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def job_view(queue: JobQueue, job: Job) -> dict:
     """What the page shows of a job's state (the state event, and the page's first render)."""
     run = queue.run_path(job)

@@ -22,7 +22,8 @@
     } else if (ev.event === "eval") {
       evals.push(ev);
     } else if (ev.event === "end") {
-      ended = true;
+      ended = true; total = ev.step;  // early stopping ends before the planned total
+      last = { ...(last || {}), step: ev.step };
     }
     $("job-progress-section").hidden = false;
     if (!queued) { queued = true; requestAnimationFrame(draw); }
