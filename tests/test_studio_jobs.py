@@ -15,6 +15,7 @@ import yaml
 from conftest import fast_settings, make_rows
 from fastapi.testclient import TestClient
 
+from tunesmith.errors import TunesmithError
 from tunesmith.studio.app import create_app
 from tunesmith.studio.job_process import started_at
 from tunesmith.studio.jobs import Job, JobQueue
@@ -169,6 +170,11 @@ def test_a_restarted_studio_finds_its_jobs_again(tmp_path):
         (workspace.jobs / job_id).mkdir()
         (workspace.jobs / job_id / "job.json").write_text(json.dumps(job.__dict__))
     queue = JobQueue(workspace, poll=0.1)
+    other = JobQueue(workspace)
+    other.start()  # a studio already runs this workspace's jobs: no second one beside it
+    with pytest.raises(TunesmithError, match="another tunesmith studio"):
+        queue.start()
+    other.stop()
     assert queue.get("a-dead").state == "interrupted"
     assert queue.get("b-live").state == "running"
     waiting = queue.submit(["--help"], kind="other", title="后来的任务")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil  # accelerate's dependency: already installed with tunesmith
 
+from tunesmith.errors import TunesmithError
 from tunesmith.studio.job_runner import EXIT_FILE
 
 LOG = "log.txt"
@@ -39,6 +40,28 @@ def launch(folder: Path, command: list[str], cwd: Path) -> subprocess.Popen:
             start_new_session=not WINDOWS,
             creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if WINDOWS else 0,
         )
+
+
+def claim(folder: Path):
+    """A lock on the queue's folder, held while a studio runs its jobs: a second studio on the
+    same workspace would start a second job beside the first. None where there are no such
+    locks (Windows). Job processes do not inherit it (Popen closes other descriptors)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    handle = open(folder / ".studio.lock", "a")  # noqa: SIM115 (held until release)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise TunesmithError(
+            "another tunesmith studio is running the jobs of this workspace",
+            where=str(folder.parent.parent),
+            fix="use the studio already running (its terminal shows its address) or stop it "
+            "first, or start this one with another --dir",
+        ) from None
+    return handle
 
 
 def started_at(pid: int) -> float | None:

@@ -60,6 +60,7 @@ class JobQueue:
         self._cond = threading.Condition()
         self._processes: dict[str, object] = {}  # id -> Popen, for the jobs this studio started
         self._thread: threading.Thread | None = None
+        self._lock = None  # proc.claim's lock while this queue runs the jobs
         self._stopping = threading.Event()
         self.closing = threading.Event()  # the studio is stopping: live pages end their streams
         self.jobs: dict[str, Job] = {}
@@ -140,8 +141,14 @@ class JobQueue:
         return new
 
     # --- the worker ------------------------------------------------------------------------
+    def claim(self) -> None:
+        """Make this the only studio running this workspace's jobs (TunesmithError if not)."""
+        if self._lock is None:
+            self._lock = proc.claim(self.folder) or False
+
     def start(self) -> None:
         if self._thread is None:
+            self.claim()
             self._stopping.clear()
             self._thread = threading.Thread(target=self._work, name="studio-jobs", daemon=True)
             self._thread.start()
@@ -154,6 +161,9 @@ class JobQueue:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._lock:
+            self._lock.close()
+        self._lock = None
 
     def _work(self) -> None:
         while not self._stopping.is_set():

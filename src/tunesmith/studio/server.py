@@ -27,6 +27,7 @@ def run_studio(directory: str, *, host: str, port: int, api_key: str | None) -> 
         raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
     _check_free(host, port)
     app = create_app(directory, api_key=api_key)
+    app.state.jobs.claim()  # a second studio on the same folder: refused here, in one line
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     info(f"tunesmith studio: http://{shown}:{port}/  (workspace {app.state.workspace.root})")
     info("Ctrl-C stops it; a training in progress goes on and the queue waits for the next start.")
