@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo demo-ner demo-multi-label demo-image demo-generation demo-image-text demo-embedding test test-fast lint bench bench-ner bench-chinese bench-chinese-ner bench-data bench-image bench-serve bench-scaling clean
+.PHONY: install labelstudio demo demo-ner demo-multi-label demo-image demo-generation demo-image-text demo-embedding test test-fast lint bench bench-ner bench-chinese bench-chinese-ner bench-data bench-image bench-serve bench-scaling clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,17 @@ $(STAMP): pyproject.toml constraints.txt requirements-assets.txt
 	touch $@
 
 install: $(STAMP)
+
+# Label Studio for tests/test_label_studio_loop.py, in its own venv: its Django stack must not
+# share tunesmith's dependencies (about 1 minute, 1 GB)
+LS_VENV := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed
+$(LS_STAMP):
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	if $(LS_VENV)/bin/python -m pip install --quiet label-studio==1.23.2; then touch $@; else \
+		echo "warning: label-studio did not install; tests/test_label_studio_loop.py will fail" >&2; fi
+
+labelstudio: $(LS_STAMP)
 
 demo: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/demo.py
@@ -37,7 +48,7 @@ demo-generation: $(STAMP)
 demo-embedding: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/embedding_demo.py
 
-test: $(STAMP)
+test: $(STAMP) $(LS_STAMP)
 	$(RUN_OFFLINE) $(PY) -m pytest -q
 
 test-fast: $(STAMP)

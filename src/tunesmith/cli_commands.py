@@ -377,3 +377,56 @@ def cmd_studio(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get("TUNESMITH_API_KEY")
     run_studio(args.dir, host=args.host, port=args.port, api_key=api_key)
     return 0
+
+
+def _label_key(args: argparse.Namespace) -> str | None:
+    import os
+
+    return args.api_key or os.environ.get("LABEL_STUDIO_API_KEY")
+
+
+def cmd_label_push(args: argparse.Namespace) -> int:
+    from tunesmith.labeling.loop import push
+
+    push(
+        args.run,
+        args.data,
+        args.url,
+        _label_key(args),
+        title=args.project,
+        column=args.column,
+        limit=args.limit,
+    )
+    return 0
+
+
+def cmd_label_pull(args: argparse.Namespace) -> int:
+    from tunesmith.labeling.loop import pull
+
+    gate = {"margin": args.margin, "alpha": args.alpha} if args.retrain else {}
+    pull(args.run, args.url, _label_key(args), title=args.project, retrain=args.retrain, **gate)
+    return 0
+
+
+def cmd_label_backend(args: argparse.Namespace) -> int:
+    from tunesmith.labeling.backend import serve_backend
+
+    auth = None
+    if args.basic_auth:
+        user, sep, password = args.basic_auth.partition(":")
+        if not (sep and user and password):
+            raise TunesmithError(
+                "the user and password are not USER:PASSWORD",
+                where="--basic-auth",
+                fix="give both, separated by a colon",
+            )
+        auth = (user, password)
+    serve_backend(args.run, host=args.host, port=args.port, basic_auth=auth)
+    return 0
+
+
+def cmd_label_connect(args: argparse.Namespace) -> int:
+    from tunesmith.labeling.loop import connect_backend
+
+    connect_backend(args.run, args.url, _label_key(args), args.backend_url, title=args.project)
+    return 0

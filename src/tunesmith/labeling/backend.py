@@ -9,8 +9,6 @@ not acted on: the run learns through `tunesmith label pull RUN --retrain`, whose
 string); an image is data["path"] or data["image"] when it is a file on this machine.
 """
 
-from __future__ import annotations
-
 import secrets
 from pathlib import Path
 from typing import Annotated

@@ -110,13 +110,14 @@ def add_backend(client, url: str, project_id: int, backend_url: str, title: str)
         try:
             made = client.ml.create(url=backend_url, project=project_id, title=title)
         except ApiError as exc:
-            if exc.status_code != 400:
+            if exc.status_code not in (400, 403) or "api key" in str(exc.body).lower():
                 raise
+            detail = exc.body.get("detail", exc.body) if isinstance(exc.body, dict) else exc.body
             raise TunesmithError(
-                f"Label Studio refused the ML backend at {backend_url}: {exc.body}",
+                f"Label Studio refused the ML backend at {backend_url}: {detail}",
                 where="--backend-url",
-                fix="start `tunesmith label backend RUN` first; Label Studio 1.23 refuses "
-                "backends on this machine's own addresses unless started with "
-                "ML_BLOCK_LOCAL_IP=false in its environment",
+                fix="start `tunesmith label backend RUN` first; a backend on the same machine "
+                "or network needs Label Studio started with ML_BLOCK_LOCAL_IP=false and "
+                "SSRF_PROTECTION_ENABLED=false in its environment",
             ) from None
         return made.id

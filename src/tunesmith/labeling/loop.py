@@ -76,14 +76,14 @@ def push(run, data, url, api_key, title=None, column=None, limit=LIMIT) -> dict:
     }
     new = [i for i, x in enumerate(inputs) if x not in known]
     info(f"{len(inputs) - len(new)} row(s) of {data} are in the project already; left out.")
-    answers = model.predict([inputs[i] for i in new]) if new else []
+    if not new:
+        print(f"Nothing to import: every row of {data} is in {title!r} already.")
+        return {"project": project_id, "imported": 0, "order": []}
+    answers = model.predict([inputs[i] for i in new])
     doubt = [configs.uncertainty(task, a) for a in answers]
-    features = (
-        ordering.image_features([inputs[i] for i in new])
-        if source == "image"
-        else ordering.text_features([inputs[i] for i in new])
-    )
-    ranked = ordering.order(features, doubt, limit=limit) if new else []
+    rows = [inputs[i] for i in new]
+    features = ordering.image_features(rows) if source == "image" else ordering.text_features(rows)
+    ranked = ordering.order(features, doubt, limit=limit)
     version = version_name(model)
     items = []
     for rank, j in enumerate(ranked):
@@ -92,7 +92,7 @@ def push(run, data, url, api_key, title=None, column=None, limit=LIMIT) -> dict:
         if source == "image":
             item["path"] = str(Path(inputs[row]).resolve())
         items.append({"data": item, "predictions": [configs.prediction(task, answers[j], version)]})
-    ids = ls.import_tasks(client, url, project_id, items) if items else []
+    ids = ls.import_tasks(client, url, project_id, items)
     where = f"{url.rstrip('/')}/projects/{project_id}/data"
     print(
         f"Imported {len(ids)} task(s) into {title!r} at {where}, least sure and most varied "

@@ -1,0 +1,241 @@
+"""Labelling with the model in the loop, against a real Label Studio (tests/label_studio_server.py:
+its own venv, SQLite, 127.0.0.1, started once for this file): push pre-annotated rows in the order
+worth labelling, annotate through the API, pull, retrain through the gate; Chinese NER spans
+(and an emoji before them) come back with exact offsets; Label Studio gets predictions from
+tunesmith as its ML backend."""
+
+import json
+import threading
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import fast_settings, make_ner_sentences, make_rows, write_conll
+from fastapi.testclient import TestClient
+from label_studio_server import LabelStudioServer, free_port
+
+import tunesmith
+from tunesmith.cli import main
+from tunesmith.data.readers import read_table
+from tunesmith.labeling import configs
+from tunesmith.labeling.backend import create_backend
+from tunesmith.labeling.loop import pull, push, version_name
+from tunesmith.labeling.ordering import order, text_features
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    server = LabelStudioServer(tmp_path_factory.mktemp("label-studio"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(studio):
+    from label_studio_sdk import LabelStudio
+
+    return LabelStudio(base_url=studio.url, api_key=studio.token)
+
+
+@pytest.fixture(scope="module")
+def weak_run(tmp_path_factory, tiny_model_dir):
+    """Little data, a third of its labels wrong: room for the labelled rows to improve it."""
+    folder = tmp_path_factory.mktemp("label-loop")
+    rows = make_rows(10, seed=2)
+    for row in rows[::3]:
+        row["label"] = {"sport": "tech", "tech": "business", "business": "sport"}[row["label"]]
+    pd.DataFrame(rows).to_csv(folder / "d.csv", index=False)
+    return tunesmith.train(folder / "d.csv", **fast_settings(tiny_model_dir, folder / "run"))
+
+
+def project(client, title):
+    return next(p for p in client.projects.list(title=title) if p.title == title)
+
+
+def choice(label):
+    return {"from_name": "label", "to_name": "text", "type": "choices"} | {
+        "value": {"choices": [label]}
+    }
+
+
+def js_slice(text, start, end):
+    """What the browser shows for Label Studio's offsets (UTF-16 code units)."""
+    return text.encode("utf-16-le")[2 * start : 2 * end].decode("utf-16-le")
+
+
+def js_offset(text, index):
+    return len(text[:index].encode("utf-16-le")) // 2
+
+
+def test_the_order_puts_doubt_first_and_one_copy_of_a_confusing_row():
+    copies = ["markets goal confusing row"] * 50
+    varied = [
+        f"row {i} about {chr(0x4E00 + i)}{chr(0x4E80 + 3 * i)} and item{i % 17}" for i in range(150)
+    ]
+    doubt = [0.99] * 50 + list(np.linspace(0.9, 0.0, 150))
+    ranked = order(text_features(copies + varied), doubt)
+    assert sorted(ranked) == list(range(200))
+    assert sum(r < 50 for r in ranked[:20]) == 1  # one copy near the top, not fifty
+    assert ranked[0] < 50  # the least sure row leads
+    first, rest = ranked[:20], ranked[20:]
+    assert np.mean([doubt[r] for r in first if r >= 50]) > np.mean([doubt[r] for r in rest])
+    assert order(text_features(copies + varied), doubt, limit=5) == ranked[:5]
+
+
+def test_push_annotate_pull_and_retrain_through_the_gate(
+    studio, client, weak_run, tmp_path, capsys
+):
+    root, title = weak_run.path, "reviews loop"
+    truth = {r["text"]: r["label"] for r in make_rows(60, seed=7)}
+    pd.DataFrame({"text": list(truth)}).to_csv(tmp_path / "unlabelled.csv", index=False)
+    key = ["--url", studio.url, "--api-key", studio.token, "--project", title]
+    assert main(["label", "push", str(root), "--data", str(tmp_path / "unlabelled.csv"), *key]) == 0
+    assert f"Imported {len(truth)} task(s)" in capsys.readouterr().out
+
+    found = client.projects.get(project(client, title).id)
+    assert all(f'<Choice value="{label}"/>' in found.label_config for label in weak_run.labels)
+    tasks = sorted(client.tasks.list(project=found.id, fields="all"), key=lambda t: t.id)
+    assert len(tasks) == len(truth)
+    answers = weak_run.predict([t.data["text"] for t in tasks])
+    doubt = [configs.uncertainty(weak_run.task, a) for a in answers]
+    for task, answer, unsure in zip(tasks, answers, doubt, strict=True):
+        (prediction,) = task.predictions
+        assert prediction.result[0]["value"]["choices"] == [answer["label"]]
+        assert prediction.score == pytest.approx(1 - unsure, abs=1e-5)
+        assert prediction.model_version == version_name(weak_run)
+    assert [t.data["rank"] for t in tasks] == list(range(1, len(tasks) + 1))  # queue order
+    assert np.mean(doubt[:15]) > np.mean(doubt[15:])  # the least sure come first
+
+    for task in tasks[1:]:  # a person labels them all; one is skipped
+        label = truth[task.data["text"]]
+        result = [choice(label)]
+        client.annotations.create(id=task.id, result=result, project=found.id)
+    client.annotations.create(id=tasks[0].id, result=[], was_cancelled=True, project=found.id)
+
+    assert main(["label", "pull", str(root), *key, "--retrain"]) == 0
+    out = capsys.readouterr()
+    assert f"Pulled {len(tasks) - 1} annotated task(s)" in out.out
+    pulled = read_table(root / "labeling" / "pull-1.json")
+    assert dict(zip(pulled["text"], pulled["label"], strict=True)) == {
+        t.data["text"]: truth[t.data["text"]] for t in tasks[1:]
+    }
+    state = json.loads((root / "versions.json").read_text())
+    assert state["versions"]["v2"]["decision"].startswith("promoted"), state["versions"]["v2"]
+    assert state["live"] == "v2"
+    assert "against v1 on the same frozen test set" in out.err
+
+    assert main(["label", "pull", str(root), *key]) == 0  # nothing new since the last pull
+    assert "No annotations finished" in capsys.readouterr().out
+    pushed = push(root, str(tmp_path / "unlabelled.csv"), studio.url, studio.token, title)
+    assert pushed["imported"] == 0  # every row is in the project already
+
+
+def test_chinese_ner_spans_survive_the_round_trip(studio, client, tiny_model_dir, tmp_path):
+    data = write_conll(tmp_path / "ner.conll", make_ner_sentences(40))
+    settings = fast_settings(tiny_model_dir, tmp_path / "ner-run", epochs=2)
+    run = tunesmith.train(data, task="ner", **settings).path
+    entities = {  # text -> its entities as a person marks them (Python offsets)
+        "张三在北京见了李四": [("张三", "PER"), ("北京", "LOC"), ("李四", "PER")],
+        "昨天 😀 王五去了上海": [("王五", "PER"), ("上海", "LOC")],
+        "alice 😀😀 visited 广州 today": [("alice", "PER"), ("广州", "LOC")],
+    }
+    pd.DataFrame({"text": list(entities)}).to_csv(tmp_path / "zh.csv", index=False)
+    push(run, str(tmp_path / "zh.csv"), studio.url, studio.token, "chinese ner")
+    pid = project(client, "chinese ner").id
+    assert '<Labels name="label" toName="text">' in client.projects.get(pid).label_config
+    for task in client.tasks.list(project=pid, fields="all"):
+        text = task.data["text"]
+        for span in task.predictions[0].result:  # what the browser would highlight
+            value = span["value"]
+            assert js_slice(text, value["start"], value["end"]) == value["text"]
+        result = []
+        for word, kind in entities[text]:
+            start = text.index(word)
+            value = {"start": js_offset(text, start), "end": js_offset(text, start + len(word))}
+            value |= {"text": word, "labels": [kind]}
+            result.append(
+                {"from_name": "label", "to_name": "text", "type": "labels"} | {"value": value}
+            )
+        client.annotations.create(id=task.id, result=result, project=pid)
+
+    pulled = pull(run, studio.url, studio.token, "chinese ner")
+    table = read_table(pulled["file"])
+    for text, spans in zip(table["text"], table["entities"], strict=True):
+        assert [(text[s["start"] : s["end"]], s["label"]) for s in spans] == entities[text]
+    examples = tunesmith.load(run).task.prepare(table, pulled["file"], {})
+    for _, row in examples.frame.iterrows():
+        words, tags, text = row["input"], row["label"], row["text"]
+        marked = [w for w, t in zip(words, tags, strict=True) if t != "O"]
+        assert "".join(marked).replace(" ", "") == "".join(w for w, _ in entities[text])
+
+
+def test_backend_routes_answer_as_label_studio_expects(weak_run):
+    app = create_backend(weak_run.path, basic_auth=("ls", "secret"))
+    with TestClient(app) as web:
+        assert web.get("/health").status_code == 401
+        web.auth = ("ls", "secret")
+        assert web.get("/health").json()["status"] == "UP"
+        assert web.post("/setup", json={"project": "1.1", "schema": "<View/>"}).json() == {
+            "model_version": version_name(weak_run)
+        }
+        body = {"tasks": [{"id": 1, "data": {"text": "goal match team"}}], "project": "1.1"}
+        (answer,) = web.post("/predict", json=body).json()["results"]
+        live = tunesmith.load(weak_run.path)
+        assert answer["result"][0]["value"]["choices"] == [live.predict("goal match team")["label"]]
+        assert (
+            web.post("/webhook", json={"action": "START_TRAINING", "project": {}}).status_code
+            == 201
+        )
+
+
+def test_label_studio_gets_predictions_from_the_backend(studio, client, weak_run):
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_backend(weak_run.path), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.1)
+    try:
+        title = "backend check"
+        key = ["--url", studio.url, "--api-key", studio.token, "--project", title]
+        backend = f"http://127.0.0.1:{port}"
+        assert main(["label", "connect", str(weak_run.path), *key, "--backend-url", backend]) == 0
+        pid = project(client, title).id
+        client.projects.import_tasks(id=pid, request=[{"data": {"text": "shares market bank"}}])
+        answer = httpx.post(  # the Data Manager's "Retrieve Predictions" action
+            f"{studio.url}/api/dm/actions",
+            params={"id": "retrieve_tasks_predictions", "project": pid},
+            json={"selectedItems": {"all": True, "excluded": []}},
+            headers={"Authorization": f"Token {studio.token}"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        (task,) = client.tasks.list(project=pid, fields="all")
+        (prediction,) = task.predictions
+        assert prediction.model_version == version_name(weak_run)
+        live = tunesmith.load(weak_run.path)  # v2 since the loop test's retrain
+        label = live.predict("shares market bank")["label"]
+        assert prediction.result[0]["value"]["choices"] == [label]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_wrong_key_or_no_server_names_the_flag_to_fix(studio, weak_run, capsys):
+    run = str(weak_run.path)
+    assert main(["label", "pull", run, "--url", studio.url, "--api-key", "not-the-key"]) == 2
+    assert "--api-key" in capsys.readouterr().err
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    assert main(["label", "pull", run, "--url", nowhere, "--api-key", "some-key"]) == 2
+    err = capsys.readouterr().err
+    assert "--url" in err and "label-studio start" in err
