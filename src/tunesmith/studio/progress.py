@@ -104,7 +104,7 @@ def _cell(value) -> str:
 def job_view(queue: JobQueue, job: Job) -> dict:
     """What the page shows of a job's state (the state event, and the page's first render)."""
     run = queue.run_path(job)
-    link = None
+    link = name = None
     if job.state == "done" and run is not None and (run / "tunesmith.json").is_file():
         try:
             name = run.resolve().relative_to(queue.root / "runs").as_posix()
@@ -121,6 +121,7 @@ def job_view(queue: JobQueue, job: Job) -> dict:
         "returncode": job.returncode,
         "run": str(run) if run else None,
         "run_link": link,
+        "run_name": name,
         "resumable": queue.resumable(job),
         "ahead": waiting.index(job.id) + running if job.id in waiting else None,
         "cancelling": bool(job.cancel_requested) and job.state == "running",
