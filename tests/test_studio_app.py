@@ -70,3 +70,16 @@ def test_names_stay_inside_the_workspace(tmp_path):
     assert safe_name("../../评论 数据.csv") == "评论 数据.csv"
     assert safe_name("a\\b/c:d.csv") == "c_d.csv"
     assert safe_name("..") == "data"
+
+
+def test_every_task_and_row_place_reads_in_both_languages():
+    from tunesmith import tasks
+    from tunesmith.studio.rendering import place, task_name
+
+    for name in tasks.names():  # a new task needs its name in both languages
+        assert task_name("en", name) != name, name
+        assert not task_name("zh", name).isascii(), name
+    assert place("zh", "评论.csv, line 7") == "评论.csv 第 7 行"
+    assert place("zh", "a.xlsx, sheet row 3") == "a.xlsx 工作表第 3 行"
+    assert place("en", "评论.csv, line 7") == "评论.csv, line 7"
+    assert place("zh", "photos/red/1.png") == "photos/red/1.png"

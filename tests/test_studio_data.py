@@ -272,7 +272,8 @@ def test_chinese_file_name_and_labels_in_both_languages(tmp_path, tiny_model_dir
     chinese = client.get(f"/data/{dataset_id}?lang=zh").text
     for page in (english, chinese):
         assert "评论 数据.csv" in page and 'data-label="体育"' in page and "比赛球队" in page
-        assert f"评论 数据.csv, line {len(rows) + 1}" in page
+    assert f"评论 数据.csv, line {len(rows) + 1}" in english  # the duplicate's row, in words
+    assert f"评论 数据.csv 第 {len(rows) + 1} 行" in chinese  # of each language
     assert "1 row(s) repeat an earlier text" in english
     assert "有 1 行与前面某行的文本完全相同" in chinese and "数据体检" in chinese
     assert "评论 数据" in client.get("/data?lang=zh").text
