@@ -88,6 +88,19 @@ def test_the_order_puts_doubt_first_and_one_copy_of_a_confusing_row():
     assert order(text_features(copies + varied), doubt, limit=5) == ranked[:5]
 
 
+def test_label_studio_accepts_the_config_of_every_task_that_offers_one(client):
+    from tunesmith import tasks
+
+    offered = [tasks.get(n) for n in tasks.names() if tasks.get(n).label_studio_control]
+    assert {t.label_studio_control for t in offered} == {"choice", "choices", "spans"}
+    for task in offered:
+        config = configs.label_config(task, ["体育", "R&D", "PER"])
+        made = client.projects.create(title=f"config {task.name}", label_config=config)
+        stored = client.projects.get(made.id).label_config
+        assert 'value="R&amp;D"' in stored and 'value="体育"' in stored
+        assert f'toName="{configs.input_name(task)}"' in stored
+
+
 def test_push_annotate_pull_and_retrain_through_the_gate(
     studio, client, weak_run, tmp_path, capsys
 ):
@@ -239,3 +252,22 @@ def test_a_wrong_key_or_no_server_names_the_flag_to_fix(studio, weak_run, capsys
     assert main(["label", "pull", run, "--url", nowhere, "--api-key", "some-key"]) == 2
     err = capsys.readouterr().err
     assert "--url" in err and "label-studio start" in err
+
+
+def test_span_offsets_go_to_label_studio_as_the_browser_counts_them_and_come_back():
+    from tunesmith import tasks
+
+    text = "昨天 😀 王五去了上海 𠀋 alice"  # an emoji and a CJK Extension B character
+    found = [(m, text.index(m)) for m in ("王五", "上海", "alice")]
+    answer = {"text": text, "entities": []}
+    answer["entities"] = [
+        {"type": "X", "start": s, "end": s + len(m), "text": m, "score": 0.9} for m, s in found
+    ]
+    result = configs.result(tasks.get("ner"), answer)
+    assert [js_slice(text, r["value"]["start"], r["value"]["end"]) for r in result] == [
+        m for m, _ in found
+    ]
+    back = configs.spans_from_label_studio(text, result)
+    assert [(r["value"]["start"], r["value"]["end"]) for r in back] == [
+        (s, s + len(m)) for m, s in found
+    ]
