@@ -6,6 +6,7 @@ Layout (model files in plain Hugging Face format at the top, so `from_pretrained
     run_config.yaml     the resolved configuration (written first; --resume reads it)
     splits.json         row indices of train/val/test and the data fingerprint
     metrics.json        test metrics, validation history
+    progress.jsonl      the curve while it trains (steps, losses, each epoch's metrics)
     report.html, README.md, *.png
     tunesmith.json      the manifest, written last, listing every file of the run
 
