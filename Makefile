@@ -48,8 +48,11 @@ demo-generation: $(STAMP)
 demo-embedding: $(STAMP)
 	$(RUN_OFFLINE) $(PY) examples/embedding_demo.py
 
+# Two test processes, one test file each at a time (a file's server or browser is started
+# once), one torch thread each (tests/conftest.py): the waits for servers, browsers and
+# subprocess start-ups overlap. 11 minutes against 16 in one process, on 2 busy cores.
 test: $(STAMP) $(LS_STAMP)
-	$(RUN_OFFLINE) $(PY) -m pytest -q
+	$(RUN_OFFLINE) $(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(RUN_OFFLINE) $(PY) -m pytest -q -m "not integration"

@@ -13,6 +13,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach for the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # several test processes share the cores: one
+    os.environ["OMP_NUM_THREADS"] = "1"  # thread each (and in the commands they start)
 
 TOPICS = {
     "sport": "goal match team player coach league score win season stadium",
