@@ -341,3 +341,23 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture()
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (the web page and studio tests)."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:  # a missing browser fails: the page must be tested, not assumed
+        pytest.fail(
+            "the browser tests need Debian's chromium: `sudo apt-get install -y chromium "
+            "fonts-wqy-microhei` (.ci/run installs them before `make test`)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    (Path(__file__).resolve().parent.parent / "test-artifacts").mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()

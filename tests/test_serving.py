@@ -5,7 +5,6 @@ import base64
 import contextlib
 import io
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -180,23 +179,6 @@ def test_concurrent_requests_are_batched_and_all_answered(live_server, text_run)
     health = httpx.get(f"{url}/health").json()  # the batch sizes formed: every input once
     assert sum(int(size) * n for size, n in health["batch_sizes"].items()) == len(texts)
     assert sum(health["batch_sizes"].values()) == health["batches"]
-
-
-@pytest.fixture()
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:  # a missing browser fails: the page must be tested, not assumed
-        pytest.fail(
-            "the web page test needs Debian's chromium: `sudo apt-get install -y chromium` "
-            "(.ci/run installs it before `make test`)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_web_page_in_headless_chromium(live_server, browser):

@@ -5,7 +5,6 @@ Chinese file name and Chinese labels). `tunesmith studio` runs as its own proces
 starts it; screenshots of each step go to test-artifacts/."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,22 +26,6 @@ LANGUAGES = {
         "duplicates": "重复",
     },
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:  # a missing browser fails: the studio must be tested, not assumed
-        pytest.fail(
-            "the studio test needs Debian's chromium: `sudo apt-get install -y chromium` "
-            "(.ci/run installs it)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _free_port() -> int:
