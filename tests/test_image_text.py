@@ -131,7 +131,7 @@ def test_pairs_with_captions_and_the_assembled_dual_encoder(tiny_model_dir, tmp_
     # The random tiny towers score some captions almost alike: a difference of 1e-6 may swap
     # one near-tie, so the two recalls may differ by at most one image of the test split.
     recalls = [parity[form]["image-to-text R@1"] for form in ("onnx fp32", "pytorch fp32")]
-    assert abs(recalls[0] - recalls[1]) <= 1 / test["images"] + 1e-9
+    assert abs(recalls[0] - recalls[1]) <= 1 / test["images"] + 1e-3  # metrics keep 4 digits
 
 
 def test_bad_image_text_input_is_named(tmp_path, capsys):

@@ -70,6 +70,7 @@ def test_the_whole_path_in_the_browser(lang, browser, tmp_path, tiny_model_dir):
     workspace = tmp_path / "workspace"
     process, url = _start_studio(workspace)
     page = browser.new_page()
+    page.set_default_timeout(120_000)  # two test processes share 2 cores: pages can be slow
     shots = ARTIFACTS / f"studio-{lang}"
     shots.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,8 +86,8 @@ def _walk(page, url, lang, words, data, model_dir, shots):
     page.click("header nav a[href='/data']")
     assert page.inner_text("header nav a.here") == words["nav"]
     page.set_input_files("#upload-input", str(data))
-    page.click("#upload-button")
-    finding = page.wait_for_selector("#findings [data-check='duplicates']", timeout=60_000)
+    page.click("#upload-button")  # the page answers at once; the doctor's findings follow
+    finding = page.wait_for_selector("#findings [data-check='duplicates']")
     assert words["duplicates"] in finding.inner_text()
     assert data.name in finding.inner_text()  # the finding names the file and row
     assert data.name in page.inner_text("#dataset-name")

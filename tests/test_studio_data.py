@@ -5,6 +5,7 @@ from the config, its errors placed at their fields, a valid one queued as a trai
 import io
 import json
 import re
+import time
 import zipfile
 from html.parser import HTMLParser
 from urllib.parse import unquote
@@ -37,6 +38,13 @@ def _upload(app, client, name: str, content: bytes, settings: dict | None = None
     dataset_id = unquote(response.headers["location"].rsplit("/", 1)[1])
     if settings:  # as if chosen before: a tiny model, no cleanlab check (fast)
         findings.store_settings(app.state.workspace.uploads / dataset_id, settings)
+    first = client.get(f"/data/{dataset_id}").text
+    if 'id="data-problem"' not in first:  # the page answers at once while the doctor works
+        assert 'id="doctor-running"' in first and 'http-equiv="refresh"' in first
+    deadline = time.monotonic() + 120
+    while 'id="doctor-running"' in client.get(f"/data/{dataset_id}").text:
+        assert time.monotonic() < deadline, "the data doctor did not finish"
+        time.sleep(0.1)
     return dataset_id
 
 

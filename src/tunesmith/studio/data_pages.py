@@ -49,11 +49,13 @@ def dataset(request: Request, dataset_id: str):
     context: dict = {"id": dataset_id, "info": info, "report": None, "problem": None}
     try:
         context["preview"] = _preview(info["path"], root)
-        report = findings.report(folder, info["path"])
+        report = findings.report_when_ready(folder, info["path"])
     except TunesmithError as exc:
         context["problem"] = exc.message
         context.setdefault("preview", None)
         return page(request, "data_dataset.html", **context)
+    if report is None:  # the doctor is at work: the page says so and looks again
+        return page(request, "data_dataset.html", **context, checking=True)
     t, lang = _translator(request)
     listed = findings.shown(report["findings"], report, t, lang, findings.load_settings(folder))
     prefix = f"{root}/"

@@ -2,15 +2,18 @@
 runs it, its report cached in the dataset's folder; each finding in the page's language
 (keyed by the finding's `check`, numbers from the report, the English text where no
 translation exists); and the fixes applied with one click, kept as settings of the dataset
-that the settings form starts from."""
+that the settings form starts from. The doctor runs in a thread while the page says so: on
+a large file it takes a while, and the page must answer at once."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import threading
 from pathlib import Path
 
+from tunesmith.run_dir import write_atomic
 from tunesmith.studio.i18n import catalog
 
 REPORT = "doctor.json"
@@ -45,19 +48,57 @@ def nested(dotted: dict) -> dict:
 def report(folder: Path, data_path: str) -> dict:
     """The doctor's report for this data and its reading settings, from the cache when those
     have not changed since it was made."""
+    key, found = _cached(folder, data_path)
+    if found is not None:
+        return found
+    from tunesmith.api import resolve_config
+    from tunesmith.data.inspection import inspect_data
+
+    reading = {k: v for k, v in load_settings(folder).items() if k in READING}
+    found = inspect_data(resolve_config(data_path, overrides=nested(reading)))
+    write_atomic(folder / REPORT, json.dumps({"key": key, "report": found}, ensure_ascii=False))
+    return found
+
+
+def report_when_ready(folder: Path, data_path: str) -> dict | None:
+    """The report if it is made; else None, with the doctor started in a thread of its own (once)
+    so the page can say it is checking and look again. Its error is raised at the next look."""
+    _, found = _cached(folder, data_path)
+    if found is not None:
+        return found
+    with _lock:
+        if folder in _failed:
+            raise _failed.pop(folder)
+        if folder not in _running or not _running[folder].is_alive():
+            _running[folder] = threading.Thread(
+                target=_check, args=(folder, data_path), name="tunesmith-doctor", daemon=True
+            )
+            _running[folder].start()
+    return None
+
+
+_lock = threading.Lock()
+_running: dict[Path, threading.Thread] = {}
+_failed: dict[Path, Exception] = {}
+
+
+def _check(folder: Path, data_path: str) -> None:
+    try:
+        report(folder, data_path)
+    except Exception as exc:  # shown on the dataset page: a TunesmithError says what to do
+        with _lock:
+            _failed[folder] = exc
+
+
+def _cached(folder: Path, data_path: str) -> tuple[str, dict | None]:
     reading = {k: v for k, v in load_settings(folder).items() if k in READING}
     key = hashlib.sha256(json.dumps([data_path, reading], sort_keys=True).encode()).hexdigest()
     cache = folder / REPORT
     if cache.is_file():
         cached = json.loads(cache.read_text(encoding="utf-8"))
         if cached.get("key") == key:
-            return cached["report"]
-    from tunesmith.api import resolve_config
-    from tunesmith.data.inspection import inspect_data
-
-    found = inspect_data(resolve_config(data_path, overrides=nested(reading)))
-    cache.write_text(json.dumps({"key": key, "report": found}, ensure_ascii=False), "utf-8")
-    return found
+            return key, cached["report"]
+    return key, None
 
 
 def forget(folder: Path) -> None:
