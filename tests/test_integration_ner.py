@@ -12,8 +12,8 @@ pytestmark = pytest.mark.integration
 
 def test_minilm_learns_person_and_place_entities_from_tweets(tmp_path):
     source = tweet_ner()  # installed by `make test`
-    # The first 1,200 sentences keep the test quick.
-    sentences = source.read_text(encoding="utf-8").split("\n\t\n")[:1200]
+    # The first 700 sentences keep the test quick.
+    sentences = source.read_text(encoding="utf-8").split("\n\t\n")[:700]
     data = tmp_path / "tweets.conll"
     data.write_text("\n\t\n".join(sentences), encoding="utf-8")
     model = tunesmith.train(
@@ -26,7 +26,7 @@ def test_minilm_learns_person_and_place_entities_from_tweets(tmp_path):
     test = model.metrics["test"]
     held_out = json.loads((model.path / "splits.json").read_text())["test"]
     assert test["count"] == len(held_out)  # 10% of the sentences left after duplicates go
-    assert 100 <= test["count"] <= 120
+    assert 55 <= test["count"] <= 70
     # An all-O tagger scores 0; a model that learned nothing useful stays near it.
     assert test["per_class"]["person"]["f1"] > 0.2, test["per_class"]
     text = "Watching the game with Justin Bieber in London tonight"
