@@ -83,3 +83,29 @@ def test_every_task_and_row_place_reads_in_both_languages():
     assert place("zh", "a.xlsx, sheet row 3") == "a.xlsx 工作表第 3 行"
     assert place("en", "评论.csv, line 7") == "评论.csv, line 7"
     assert place("zh", "photos/red/1.png") == "photos/red/1.png"
+
+
+def test_other_sites_and_odd_names_are_refused_with_a_page(tmp_path):
+    loopback = TestClient(create_app(tmp_path, hosts={"127.0.0.1"}), base_url="http://127.0.0.1")
+    assert loopback.get("/").status_code == 200
+    rebound = loopback.get("/", headers={"host": "attacker.example"})  # DNS rebinding
+    assert rebound.status_code == 403
+    client = TestClient(create_app(tmp_path), follow_redirects=False)
+    posted = client.post("/data/point", data={"path": "/"}, headers={"origin": "http://evil.test"})
+    assert posted.status_code == 403  # a form on another site cannot act here
+    assert (
+        client.post(
+            "/data/point", data={"path": "/"}, headers={"sec-fetch-site": "cross-site"}
+        ).status_code
+        == 403
+    )
+    missing = client.get("/runs/%00", headers={"accept": "text/html"})
+    assert missing.status_code == 404 and "nothing at this address" in missing.text
+    assert client.get("/data/nope", headers={"accept": "application/json"}).json()["detail"]
+    page = client.get("/runs/compare?run=a&run=b&lang=zh", headers={"accept": "text/html"}).text
+    assert 'href="/runs/compare?run=a&amp;run=b&amp;lang=en"' in page  # the switch keeps the query
+    assert client.post("/login", data={"key": "x"}).status_code == 303  # no key: nothing to do
+    guarded = TestClient(create_app(tmp_path, api_key="k"), follow_redirects=False)
+    assert guarded.get("/runs/compare?run=a&run=b").headers["location"] == (
+        "/login?next=%2Fruns%2Fcompare%3Frun%3Da%26run%3Db"
+    )

@@ -150,6 +150,8 @@ def pull(run, url, api_key, title=None, retrain=False, **gate) -> dict:
         print(f"No annotations finished in {title!r} since the last pull.")
         return {"pulled": 0, "file": None}
     number = len(list((root / FOLDER).glob("pull-*.json"))) + 1
+    while (root / FOLDER / f"pull-{number}.json").exists():  # one was deleted: never overwrite
+        number += 1
     out = root / FOLDER / f"pull-{number}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, json.dumps([t for _, _, t in fresh], ensure_ascii=False, indent=1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
@@ -32,13 +33,13 @@ def upload(request: Request, file: Annotated[UploadFile | None, File()] = None):
             "no file was chosen", where="upload", fix="choose a file, then press Upload"
         )
     dataset_id = uploads.save_upload(request.app.state.workspace, file.filename, file.file)
-    return RedirectResponse(f"/data/{dataset_id}", status_code=303)
+    return RedirectResponse(f"/data/{quote(dataset_id)}", status_code=303)
 
 
 @router.post("/data/point")
 def point(request: Request, path: str = Form("")):
     dataset_id = uploads.point_at(request.app.state.workspace, path)
-    return RedirectResponse(f"/data/{dataset_id}", status_code=303)
+    return RedirectResponse(f"/data/{quote(dataset_id)}", status_code=303)
 
 
 @router.get("/data/{dataset_id}")
@@ -73,13 +74,13 @@ def apply_fix(request: Request, dataset_id: str, check: str = Form(...)):
     if not chosen:
         raise HTTPException(404, f"no finding {check!r} with a setting to apply")
     findings.store_settings(folder, chosen[0]["setting"])
-    return RedirectResponse(f"/data/{dataset_id}#findings", status_code=303)
+    return RedirectResponse(f"/data/{quote(dataset_id)}#findings", status_code=303)
 
 
 @router.post("/data/{dataset_id}/recheck")
 def recheck(request: Request, dataset_id: str):
     findings.forget(uploads.folder(request.app.state.workspace, dataset_id))
-    return RedirectResponse(f"/data/{dataset_id}", status_code=303)
+    return RedirectResponse(f"/data/{quote(dataset_id)}", status_code=303)
 
 
 @router.get("/data/{dataset_id}/image")

@@ -92,7 +92,13 @@ def _check(folder: Path, data_path: str) -> None:
 
 def _cached(folder: Path, data_path: str) -> tuple[str, dict | None]:
     reading = {k: v for k, v in load_settings(folder).items() if k in READING}
-    key = hashlib.sha256(json.dumps([data_path, reading], sort_keys=True).encode()).hexdigest()
+    try:  # a pointed-at file the user has edited since is checked again
+        stat = Path(data_path).stat()
+        version = [stat.st_mtime_ns, stat.st_size]
+    except OSError:
+        version = None
+    key = [data_path, version, reading]
+    key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     cache = folder / REPORT
     if cache.is_file():
         cached = json.loads(cache.read_text(encoding="utf-8"))

@@ -81,7 +81,7 @@ async def job_events(request: Request, job_id: str):
     queue = request.app.state.jobs
     queue.get(job_id)  # an unknown job: the error page, not an empty stream
     sent = request.headers.get("last-event-id", "")
-    events = stream(queue, job_id, int(sent) if sent.isdigit() else 0)
+    events = stream(queue, job_id, int(sent) if sent.isascii() and sent.isdigit() else 0)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 

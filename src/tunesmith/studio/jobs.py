@@ -110,6 +110,9 @@ class JobQueue:
         """A training stopped before the end whose `.unfinished` run `--resume` continues."""
         if job.kind != "train" or job.state not in ENDED[1:] or not job.run:
             return False
+        again = [j for j in list(self.jobs.values()) if j.run == job.run and j.id != job.id]
+        if any(j.state in WAITING or j.state in ACTIVE for j in again):
+            return False  # a resume (or a new training) of this run is already on its way
         return RunDir(self.run_path(job)).unfinished.started
 
     def cancel(self, job_id: str) -> Job:
@@ -126,19 +129,20 @@ class JobQueue:
             return job
 
     def resume(self, job_id: str) -> Job:
-        job = self.get(job_id)
-        if not self.resumable(job):
-            raise TunesmithError(
-                "this job has nothing to resume",
-                where=f"job {job_id}",
-                fix="start a new training; only a stopped one whose unfinished run is kept resumes",
-            )
-        command = ["train", "--resume", "--out", job.run]
-        new = self.submit(command, kind="train", title=job.title, run=job.run)
-        with self._cond:
+        with self._cond:  # checked and queued at once: a double click queues one resume
+            job = self.get(job_id)
+            if not self.resumable(job):
+                raise TunesmithError(
+                    "this job has nothing to resume",
+                    where=f"job {job_id}",
+                    fix="start a new training; only a stopped one whose unfinished run is kept "
+                    "resumes",
+                )
+            command = ["train", "--resume", "--out", job.run]
+            new = self.submit(command, kind="train", title=job.title, run=job.run)
             new.resumed_from = job.id
             self._save(new)
-        return new
+            return new
 
     # --- the worker ------------------------------------------------------------------------
     def claim(self) -> None:
@@ -215,10 +219,10 @@ class JobQueue:
 
     def _finish(self, job: Job, code: int | None) -> None:
         job.ended, job.returncode = time.time(), code
-        if job.cancel_requested:
-            job.state = "cancelled"
-        elif code == 0:
+        if code == 0:  # finished before the cancel reached it: the run is there
             job.state = "done"
+        elif job.cancel_requested:
+            job.state = "cancelled"
         elif code is None or code == 130 or code < 0:  # killed, stopped, or the studio's machine
             job.state = "interrupted"
         else:

@@ -112,7 +112,7 @@ def job_view(queue: JobQueue, job: Job) -> dict:
         except ValueError:
             link = None  # a run outside the workspace's runs/: shown by its path only
     waiting = [j.id for j in queue.waiting()]
-    running = sum(j.state == "running" for j in queue.jobs.values())
+    running = sum(j.state == "running" for j in list(queue.jobs.values()))  # a copy: others add
     return {
         "id": job.id,
         "state": job.state,

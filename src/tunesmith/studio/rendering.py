@@ -50,6 +50,10 @@ def page(request: Request, template: str, status_code: int = 200, **context):
             "t": translator(lang),
             "task_name": lambda task: task_name(lang, task),
             "place": lambda where: place(lang, where),
+            # the switch keeps the page's own query (?run=a&run=b of a comparison)
+            "lang_url": lambda code: str(request.url.include_query_params(lang=code)).split(
+                request.url.netloc, 1
+            )[-1],
             "lang": lang,
             "languages": LANGUAGES,
             "navigation": NAVIGATION,

@@ -26,7 +26,9 @@ def run_studio(directory: str, *, host: str, port: int, api_key: str | None) -> 
     if not 0 < port < 65536:
         raise TunesmithError(f"port {port} is out of range", where="--port", fix="use 1-65535")
     _check_free(host, port)
-    app = create_app(directory, api_key=api_key)
+    # Without a key only loopback is served, and only under its own names (no DNS rebinding)
+    names = None if api_key else {"127.0.0.1", "localhost", "::1", host}
+    app = create_app(directory, api_key=api_key, hosts=names)
     app.state.jobs.claim()  # a second studio on the same folder: refused here, in one line
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     info(f"tunesmith studio: http://{shown}:{port}/  (workspace {app.state.workspace.root})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 from fastapi import APIRouter, Request
@@ -44,7 +45,7 @@ def measure(request: Request, dataset_id: str):
         title=t("settings.advice_title", name=info["name"]),
     )
     (folder / ADVICE).write_text(json.dumps({"job": job.id}), encoding="utf-8")
-    return RedirectResponse(f"/data/{dataset_id}/train#advice", status_code=303)
+    return RedirectResponse(f"/data/{quote(dataset_id)}/train#advice", status_code=303)
 
 
 @router.post("/data/{dataset_id}/train")

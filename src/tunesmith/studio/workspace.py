@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
-_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|#%]')  # and what a URL would cut (# %)
 
 
 class Workspace:
@@ -35,8 +35,16 @@ class Workspace:
 
 def inside(folder: Path, name: str) -> Path:
     """`folder/name`, refused (404) when `name` is empty, absolute or climbs out of `folder`."""
-    path = (folder / name).resolve()
-    if not name or Path(name).is_absolute() or not path.is_relative_to(folder.resolve()):
+    try:
+        path = (folder / name).resolve()
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+        path = None
+    if (
+        not name
+        or Path(name).is_absolute()
+        or not path
+        or not path.is_relative_to(folder.resolve())
+    ):
         raise HTTPException(404, f"no such item: {name}")
     return path
 

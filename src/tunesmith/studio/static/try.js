@@ -66,7 +66,7 @@
     button.disabled = true;
     try {
       const response = await fetch(form.dataset.url, {method: "POST", body});
-      const data = await response.json();
+      const data = await response.json().catch(() => ({detail: `${response.status} ${response.statusText}`}));
       if (!response.ok) {
         const error = `<p class="error" id="try-error">${escapeText(data.error || data.detail || response.statusText)}</p>`;
         if (pending) { pending.remove(); chatBox.lastChild.remove(); }
