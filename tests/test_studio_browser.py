@@ -75,6 +75,11 @@ def test_the_whole_path_in_the_browser(lang, browser, tmp_path, tiny_model_dir):
     shots.mkdir(parents=True, exist_ok=True)
     try:
         _walk(page, url, lang, words, data, tiny_model_dir, shots)
+    except Exception:  # what the page showed, and what the studio said, to see why
+        page.screenshot(path=str(shots / "failed.png"), full_page=True)
+        process.terminate()
+        print(process.communicate(timeout=30)[0][-5000:])
+        raise
     finally:
         page.close()
         process.terminate()
@@ -158,5 +163,9 @@ def _train(page, name: str, model_dir: Path, epochs: str, shot: Path | None = No
 
 
 def _wait_done(page) -> None:
-    state = page.wait_for_selector("#job[data-ended='true']", timeout=240_000)
-    assert state.get_attribute("data-state") == "done", page.inner_text("#job")
+    page.wait_for_selector("#job[data-ended='true']", timeout=240_000)
+    # The page reloads itself when the job ends; load it once more ourselves, so nothing
+    # below reads an element the reload is replacing.
+    page.goto(page.url)
+    assert page.get_attribute("#job", "data-ended") == "true"
+    assert page.get_attribute("#job", "data-state") == "done", page.inner_text("#job")

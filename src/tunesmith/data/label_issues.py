@@ -79,7 +79,9 @@ def check_labels(
     }
     out["trusted"] = out["balanced_accuracy"] >= min_balanced_accuracy
     out |= {"note": note} if note else {}
-    ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's default forks a process pool, which can hang for good when the
+    # process has threads (the studio runs the doctor in one) and torch's thread pool is up
+    ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
     out["disagreements"] = len(ranked)  # what an untrusted model would have flagged
     out["likely_mislabelled"] = len(ranked) if out["trusted"] else None
     out["issues"] = [_issue(i, index, y, probs, classes) for i in ranked.tolist()[:KEEP]]
