@@ -52,6 +52,20 @@ class FeedbackStore:
         query = "SELECT COUNT(*) FROM feedback" + (" WHERE kind = ?" if kind else "")
         return int(self.db.execute(query, (kind,) if kind else ()).fetchone()[0])
 
+    def counts(self) -> dict[str, int]:
+        """How many of each kind (correction, prediction, rating, ...)."""
+        return dict(self.db.execute("SELECT kind, COUNT(*) FROM feedback GROUP BY kind"))
+
+    def latest(self, n: int) -> list[dict]:
+        """The newest `n` rows of any kind, newest first."""
+        rows = self.db.execute(
+            "SELECT time, kind, version, input, predicted, label FROM feedback "
+            "ORDER BY id DESC LIMIT ?",
+            (n,),
+        ).fetchall()
+        keys = ("time", "kind", "version", "input", "predicted", "label")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def corrections(self) -> list[dict]:
         rows = self.db.execute(
             "SELECT id, time, version, input, predicted, label FROM feedback "

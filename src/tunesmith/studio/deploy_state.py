@@ -86,16 +86,9 @@ def feedback(root: Path) -> dict | None:
         return None
     store = FeedbackStore(root)
     try:
-        counts = dict(store.db.execute("SELECT kind, COUNT(*) FROM feedback GROUP BY kind"))
-        rows = store.db.execute(
-            "SELECT time, kind, version, input, predicted, label FROM feedback "
-            "ORDER BY id DESC LIMIT ?",
-            (LATEST_FEEDBACK,),
-        ).fetchall()
+        counts, latest = store.counts(), store.latest(LATEST_FEEDBACK)
     finally:
         store.close()
-    keys = ("time", "kind", "version", "input", "predicted", "label")
-    latest = [dict(zip(keys, row, strict=True)) for row in rows]
     for row in latest:
         row["time"] = str(row["time"]).replace("T", " ")[:19]
     return {"counts": counts, "total": sum(counts.values()), "latest": latest}
