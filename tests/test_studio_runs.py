@@ -194,3 +194,17 @@ def test_service_started_and_stopped_with_the_studio(workspace, monkeypatch):
         client.post("/runs/a/service/start")
         left_running = app.state.services.get("a").process
     assert left_running.poll() is not None  # the studio's shutdown stopped it
+
+
+def test_feedback_card_counts_and_lists_the_newest_first(tmp_path):
+    from tunesmith.feedback.store import FeedbackStore
+    from tunesmith.studio import deploy_state
+
+    assert deploy_state.feedback(tmp_path) is None  # none collected yet
+    store = FeedbackStore(tmp_path)
+    store.add("correction", "v1", "球队赢了", "business", "sport")
+    store.add("prediction", "v1", "shares fell", "business", None)
+    store.close()
+    card = deploy_state.feedback(tmp_path)
+    assert card["counts"] == {"correction": 1, "prediction": 1} and card["total"] == 2
+    assert [row["input"] for row in card["latest"]] == ["shares fell", "球队赢了"]
