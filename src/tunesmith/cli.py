@@ -1,4 +1,5 @@
-"""The command line's parser: commands, flags and help (the handlers are in cli_commands.py),
+"""The command line's parser: commands, flags and help (the handlers are in cli_commands.py;
+the studio's and label's commands live with their packages, in their commands.py),
 a thin layer over tunesmith.api.
 
 Kept light on purpose: building the parser and printing --help never imports torch. Training
@@ -544,90 +545,13 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--version", required=True, help="version to make live, e.g. 1 or v3")
     promote.set_defaults(handler=do.cmd_promote)
 
-    studio = commands.add_parser(
-        "studio",
-        parents=[common],
-        help="the whole path in a local web app (Chinese and English)",
-        description="Open tunesmith studio in the browser: upload data and read the doctor's "
-        "findings, pick a model and settings, train with live progress (one training at a "
-        "time, queued, each in its own process), compare runs, try them, export and serve "
-        "them, collect feedback and retrain. Runs go to DIR/runs, uploads to DIR/studio. "
-        "Binds 127.0.0.1; another address needs --api-key.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  tunesmith studio\n  tunesmith studio --dir ~/models --port 7860\n"
-        "  tunesmith studio --host 0.0.0.0 --api-key a-long-secret",
-    )
-    studio.add_argument("--dir", default=".", help="workspace folder (default: .)")
-    studio.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    studio.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    studio.add_argument(
-        "--api-key",
-        help="required for any address but 127.0.0.1: the browser asks for it once "
-        "(default: $TUNESMITH_API_KEY)",
-    )
-    studio.set_defaults(handler=do.cmd_studio)
-    add_label_commands(commands, common, do)
+    from tunesmith.studio.commands import add_studio_command  # parser only: light
+
+    add_studio_command(commands, common)
+    from tunesmith.labeling.commands import add_label_commands  # parser only: light
+
+    add_label_commands(commands, common)
     return parser
-
-
-def add_label_commands(commands, common, do) -> None:
-    """`tunesmith label push|pull|backend|connect`: labelling in a running Label Studio."""
-    label = commands.add_parser(
-        "label",
-        parents=[common],
-        help="label with the model in the loop in Label Studio: push, pull, ML backend",
-        description="Work with a running Label Studio through its API. push: the run's model "
-        "answers unlabelled rows, which go into a project as pre-annotated tasks, least sure "
-        "and most varied first. pull: finished annotations come back as training data "
-        "(--retrain: through retrain's gate). backend: answer as Label Studio's ML backend. "
-        "The key is --api-key or $LABEL_STUDIO_API_KEY.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  tunesmith label push runs/reviews --data unlabelled.csv "
-        "--url http://127.0.0.1:8080\n  tunesmith label pull runs/reviews --url "
-        "http://127.0.0.1:8080 --retrain\n  tunesmith label backend runs/reviews --port 9090",
-    )
-    steps = label.add_subparsers(dest="step", metavar="STEP", required=True)
-    server = argparse.ArgumentParser(add_help=False)
-    server.add_argument("run", metavar="RUN", help="run directory")
-    server.add_argument("--url", required=True, help="Label Studio's address")
-    server.add_argument("--api-key", help="access token (default: $LABEL_STUDIO_API_KEY)")
-    server.add_argument("--project", help="project title (default: 'tunesmith RUN-FOLDER')")
-    push = steps.add_parser(
-        "push", parents=[common, server], help="import unlabelled rows, pre-annotated, in order"
-    )
-    push.add_argument("--data", required=True, metavar="FILE", help="unlabelled rows")
-    push.add_argument("--column", help="the text or image column (default: detected)")
-    push.add_argument(
-        "--limit",
-        type=int,
-        default=500,
-        help="import the N rows most worth labelling (default: 500); push again after retrain",
-    )
-    push.set_defaults(handler=do.cmd_label_push)
-    pull = steps.add_parser(
-        "pull", parents=[common, server], help="annotations finished since the last pull"
-    )
-    pull.add_argument("--retrain", action="store_true", help="retrain on them through the gate")
-    pull.add_argument("--margin", type=float, default=0.0, help="retrain's --margin (0)")
-    pull.add_argument("--alpha", type=float, default=0.05, help="retrain's --alpha (0.05)")
-    pull.set_defaults(handler=do.cmd_label_pull)
-    backend = steps.add_parser(
-        "backend", parents=[common], help="answer as Label Studio's ML backend"
-    )
-    backend.add_argument("run", metavar="RUN", help="run directory")
-    backend.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    backend.add_argument("--port", type=int, default=9090, help="port (default: 9090)")
-    backend.add_argument(
-        "--basic-auth", metavar="USER:PASSWORD", help="required for any address but 127.0.0.1"
-    )
-    backend.set_defaults(handler=do.cmd_label_backend)
-    connect = steps.add_parser(
-        "connect", parents=[common, server], help="add a running backend to the project"
-    )
-    connect.add_argument(
-        "--backend-url", required=True, help="the backend's address as Label Studio reaches it"
-    )
-    connect.set_defaults(handler=do.cmd_label_connect)
 
 
 def main(argv: list[str] | None = None) -> int:
