@@ -152,6 +152,20 @@ def fast_settings(model_dir: Path, out: Path, **train) -> dict:
     }
 
 
+def train_weak_run(folder: Path, model_dir: Path, **train):
+    """A run trained on little data with a third of its labels wrong: room for corrections or
+    newly labelled rows to improve it (the feedback and labelling loops' tests)."""
+    import pandas as pd
+
+    import tunesmith
+
+    rows = make_rows(10, seed=2)
+    for row in rows[::3]:
+        row["label"] = {"sport": "tech", "tech": "business", "business": "sport"}[row["label"]]
+    pd.DataFrame(rows).to_csv(folder / "d.csv", index=False)
+    return tunesmith.train(folder / "d.csv", **fast_settings(model_dir, folder / "run", **train))
+
+
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 
 

@@ -9,7 +9,7 @@ import threading
 
 import pandas as pd
 import pytest
-from conftest import fast_settings, make_rows
+from conftest import make_rows, train_weak_run
 from fastapi.testclient import TestClient
 
 import tunesmith
@@ -20,14 +20,7 @@ from tunesmith.serving.app import create_app
 
 @pytest.fixture(scope="module")
 def weak_run(tmp_path_factory, tiny_model_dir):
-    """A run trained on little data with a third of its labels wrong: room to improve."""
-    folder = tmp_path_factory.mktemp("loop")
-    rows = make_rows(10, seed=2)
-    for row in rows[::3]:
-        row["label"] = {"sport": "tech", "tech": "business", "business": "sport"}[row["label"]]
-    pd.DataFrame(rows).to_csv(folder / "d.csv", index=False)
-    settings = fast_settings(tiny_model_dir, folder / "run", early_stopping=0)
-    return tunesmith.train(folder / "d.csv", **settings)
+    return train_weak_run(tmp_path_factory.mktemp("loop"), tiny_model_dir, early_stopping=0)
 
 
 def test_concurrent_feedback_is_all_stored(weak_run):

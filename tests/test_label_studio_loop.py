@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fast_settings, make_ner_sentences, make_rows, write_conll
+from conftest import fast_settings, make_ner_sentences, make_rows, train_weak_run, write_conll
 from fastapi.testclient import TestClient
 from label_studio_server import LabelStudioServer, free_port
 
@@ -45,13 +45,7 @@ def client(studio):
 
 @pytest.fixture(scope="module")
 def weak_run(tmp_path_factory, tiny_model_dir):
-    """Little data, a third of its labels wrong: room for the labelled rows to improve it."""
-    folder = tmp_path_factory.mktemp("label-loop")
-    rows = make_rows(10, seed=2)
-    for row in rows[::3]:
-        row["label"] = {"sport": "tech", "tech": "business", "business": "sport"}[row["label"]]
-    pd.DataFrame(rows).to_csv(folder / "d.csv", index=False)
-    return tunesmith.train(folder / "d.csv", **fast_settings(tiny_model_dir, folder / "run"))
+    return train_weak_run(tmp_path_factory.mktemp("label-loop"), tiny_model_dir)
 
 
 def project(client, title):
