@@ -14,8 +14,10 @@ import pytest
 import yaml
 from conftest import fast_settings, make_rows
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from tunesmith.errors import TunesmithError
+from tunesmith.studio import job_process
 from tunesmith.studio.app import create_app
 from tunesmith.studio.job_process import started_at
 from tunesmith.studio.jobs import Job, JobQueue
@@ -35,9 +37,10 @@ def log_of(queue, job_id):
     return (queue.job_folder(job_id) / "log.txt").read_text(encoding="utf-8", errors="replace")
 
 
-def events(client, job_id, last=None):
+def events(client, job_id, last=None, after=None):
     headers = {"last-event-id": str(last)} if last is not None else {}
-    with client.stream("GET", f"/jobs/{job_id}/events", headers=headers) as response:
+    query = f"?after={after}" if after is not None else ""
+    with client.stream("GET", f"/jobs/{job_id}/events{query}", headers=headers) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         text = "".join(response.iter_text())
     out = []
@@ -116,12 +119,21 @@ def test_training_cancelled_resumed_and_streamed(training):
         assert any(name == "log" and data["lines"] for name, data in pushed)
         rest = events(client, second_id, last=len(lines) - 2)  # a reconnecting browser
         assert [d for n, d in rest if n == "progress"] == lines[-2:]
+        # a page that came with the first lines asks for the rest; a reconnect's id wins
+        rest = events(client, second_id, after=len(lines) - 3)
+        assert [d for n, d in rest if n == "progress"] == lines[-3:]
+        rest = events(client, second_id, last=len(lines) - 1, after=1)
+        assert [d for n, d in rest if n == "progress"] == lines[-1:]
 
         page = client.get(f"/jobs/{second_id}").text
         assert 'id="job-state" class="state state-done" data-state="done"' in page
         total = lines[-1]["step"]  # drawn before any script runs: the bar full, every epoch
         assert f'data-step="{total}" data-total="{total}"' in page
         assert page.count('<tr data-epoch="') == 4
+        embedded = page.split('id="job-events">', 1)[1].split("</script>", 1)[0]
+        assert json.loads(embedded) == lines  # the script draws them all at once
+        last_line = job_process.log_tail(queue.job_folder(second_id))[-1]
+        assert str(escape(last_line)) in page  # the log is there before any script runs
         assert 'id="job-run-link"' in page and f'href="/runs/{quote("评论")}"' in page
         listing = client.get("/jobs?lang=zh").text
         assert f'data-job-id="{second_id}" data-state="done"' in listing and "已完成" in listing

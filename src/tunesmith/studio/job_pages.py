@@ -9,7 +9,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from tunesmith.studio import i18n
+from tunesmith.studio import i18n, job_process
 from tunesmith.studio.progress import ProgressReader, job_view, stream, summary
 from tunesmith.studio.rendering import page
 
@@ -64,6 +64,9 @@ def job_page(request: Request, job_id: str):
     job = queue.get(job_id)
     strings = {key: i18n.translate(lang, f"jobs.js_{key}") for key in SCRIPT_STRINGS}
     strings["metrics"] = {m: i18n.translate(lang, f"jobs.metric_{m}") for m in METRICS}
+    # Everything so far goes in the page and is drawn at once; the stream sends only the rest
+    # (replayed one by one, a finished job's page showed a half-drawn table for a moment).
+    events = ProgressReader(queue, job).read()
     return page(
         request,
         "jobs_job.html",
@@ -72,7 +75,9 @@ def job_page(request: Request, job_id: str):
         started=_when(job.started),
         ended=_when(job.ended),
         strings=strings,
-        progress=summary(ProgressReader(queue, job).read()),
+        progress=summary(events),
+        events=events,
+        log=job_process.log_tail(queue.job_folder(job_id)),
     )
 
 
@@ -80,7 +85,8 @@ def job_page(request: Request, job_id: str):
 async def job_events(request: Request, job_id: str):
     queue = request.app.state.jobs
     queue.get(job_id)  # an unknown job: the error page, not an empty stream
-    sent = request.headers.get("last-event-id", "")
+    # a reconnecting browser says the last event it has; a fresh page, how many it came with
+    sent = request.headers.get("last-event-id") or request.query_params.get("after", "")
     events = stream(queue, job_id, int(sent) if sent.isascii() and sent.isdigit() else 0)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)

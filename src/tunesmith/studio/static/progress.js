@@ -1,6 +1,7 @@
 // A job's live page: events pushed by /jobs/<id>/events (Server-Sent Events) drawn as they
 // come: the progress bar with step and ETA, the loss and metric curves (plain SVG), each
-// epoch's metrics, the log's last lines. When the job ends, the page reloads to its final state.
+// epoch's metrics, the log's last lines. The page comes with the events so far (drawn at once);
+// the stream sends the rest. When the job ends, the page reloads to its final state.
 "use strict";
 (function () {
   const root = document.getElementById("job");
@@ -133,7 +134,12 @@
     return tr;
   }
 
-  const source = new EventSource(`/jobs/${encodeURIComponent(root.dataset.jobId)}/events`);
+  // what the page came with, drawn in one go; a job that had ended needs nothing more
+  const initial = JSON.parse($("job-events").textContent);
+  initial.forEach(add);
+  if (startedEnded) return;
+  const id = encodeURIComponent(root.dataset.jobId);
+  const source = new EventSource(`/jobs/${id}/events?after=${initial.length}`);
   source.addEventListener("progress", (e) => add(JSON.parse(e.data)));
   source.addEventListener("log", (e) => {
     const lines = JSON.parse(e.data).lines;
@@ -150,6 +156,6 @@
   });
   source.addEventListener("end", () => {
     source.close();
-    if (!startedEnded) location.reload();  // the final state, with the run's link or the error
+    location.reload();  // the final state, with the run's link or the error
   });
 })();
