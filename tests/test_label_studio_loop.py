@@ -7,12 +7,20 @@ tunesmith as its ML backend."""
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fast_settings, make_ner_sentences, make_rows, train_weak_run, write_conll
+from conftest import (
+    fast_settings,
+    make_ner_sentences,
+    make_rows,
+    train_weak_run,
+    write_conll,
+    write_images,
+)
 from fastapi.testclient import TestClient
 from label_studio_server import LabelStudioServer, free_port
 
@@ -265,3 +273,39 @@ def test_span_offsets_go_to_label_studio_as_the_browser_counts_them_and_come_bac
     assert [(r["value"]["start"], r["value"]["end"]) for r in back] == [
         (s, s + len(m)) for m, s in found
     ]
+
+
+def test_images_are_labelled_in_label_studio_and_come_back_as_training_data(
+    studio, client, tiny_vit_dir, tmp_path
+):
+    photos = write_images(tmp_path / "photos", per_class=8)
+    settings = fast_settings(tiny_vit_dir, tmp_path / "photo-run", epochs=4, learning_rate=3e-3)
+    run = tunesmith.train(photos, **settings).path
+    new = write_images(tmp_path / "new", per_class=3, seed=1)
+    truth = {str(p.relative_to(new)): p.parent.name for p in sorted(new.rglob("*.png"))}
+    pd.DataFrame({"image": list(truth)}).to_csv(new / "unlabelled.csv", index=False)
+    before = {p: p.stat().st_mtime_ns for p in new.rglob("*")}
+    push(run, str(new / "unlabelled.csv"), studio.url, studio.token, "photos")
+
+    pid = project(client, "photos").id
+    config = client.projects.get(pid).label_config
+    assert '<Image name="image" value="$image"/>' in config and '<Choice value="red"/>' in config
+    tasks = list(client.tasks.list(project=pid, fields="all"))
+    assert len(tasks) == len(truth)
+    for task in tasks:  # Label Studio shows the picture without reaching this disk
+        assert task.data["image"].startswith("data:image/png;base64,")
+        label = truth[str(Path(task.data["path"]).relative_to(new))]
+        result = [{"from_name": "label", "to_name": "image", "type": "choices"}]
+        result[0]["value"] = {"choices": [label]}
+        client.annotations.create(id=task.id, result=result, project=pid)
+
+    pulled = pull(run, studio.url, studio.token, "photos", retrain=True)
+    table = read_table(pulled["file"])
+    for task in json.loads(Path(pulled["file"]).read_text()):  # saved beside it, same bytes
+        image, source = Path(pulled["file"]).parent / task["data"]["image"], task["data"]["source"]
+        assert image.read_bytes() == Path(source).read_bytes()
+    examples = tunesmith.load(run).task.prepare(table, pulled["file"], {})
+    assert len(examples.frame) == len(truth)  # every image found and readable beside the file
+    assert sorted(examples.frame["label"]) == sorted(truth.values())
+    assert pulled["retrain"]["decision"]  # the gate judged the new version
+    assert {p: p.stat().st_mtime_ns for p in new.rglob("*")} == before  # the user's untouched

@@ -60,6 +60,27 @@ def _data_uri(path: str) -> str:
     return f"data:{kind};base64,{base64.b64encode(Path(path).read_bytes()).decode()}"
 
 
+def _save_image(task: dict, folder: Path, name: str) -> None:
+    """An image task's picture, as Label Studio showed it to the person who labelled it, saved
+    beside the pulled file (FOLDER/pull-N/<task id>.png) so that the file trains as it is. It
+    comes from the data URI push sent, never from a path on this disk the server names."""
+    data = task["data"]
+    head, _, body = str(data.get("image", "")).partition(";base64,")
+    if not (head.startswith("data:image/") and body):
+        return  # not an image task, or an image the project has by URL: left as it is
+    suffix = mimetypes.guess_extension(head.removeprefix("data:")) or ".img"
+    try:
+        picture = base64.b64decode(body, validate=True)
+    except ValueError:
+        return  # not base64: the reader drops the row and says which
+    relative = f"{name}/{int(task['id'])}{suffix}"
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / relative).write_bytes(picture)
+    data["image"] = relative  # relative to the pulled file's folder, where readers look
+    if "path" in data:
+        data["source"] = data.pop("path")  # where it was on the machine that pushed it
+
+
 def push(run, data, url, api_key, title=None, column=None, limit=LIMIT) -> dict:
     import tunesmith
     from tunesmith.labeling import ordering
@@ -143,8 +164,6 @@ def pull(run, url, api_key, title=None, retrain=False, **gate) -> dict:
         data = dict(task["data"])
         text = str(data.get("text", ""))
         kept = [a | {"result": configs.spans_from_label_studio(text, a["result"])} for a in kept]
-        if "path" in data:  # images: the file on this disk, not the data URI Label Studio shows
-            data["image"] = data.pop("path")
         fresh.append((task["id"], stamp, {"id": task["id"], "data": data, "annotations": kept}))
     if not fresh:
         print(f"No annotations finished in {title!r} since the last pull.")
@@ -154,6 +173,8 @@ def pull(run, url, api_key, title=None, retrain=False, **gate) -> dict:
         number += 1
     out = root / FOLDER / f"pull-{number}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    for _, _, item in fresh:
+        _save_image(item, root / FOLDER, f"pull-{number}")
     write_atomic(out, json.dumps([t for _, _, t in fresh], ensure_ascii=False, indent=1))
     seen.update({str(i): stamp for i, stamp, _ in fresh})
     write_atomic(state_path, json.dumps(state, indent=1))
