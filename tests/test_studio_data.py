@@ -236,6 +236,9 @@ def test_valid_settings_queue_one_training(tmp_path, tiny_model_dir):
         out,
     ]
     assert job.kind == "train" and job.run == out
+    # its title is said in the reader's language, whichever language queued it
+    assert "<h1>训练 评论模型 <span" in client.get(f"/jobs/{job.id}?lang=zh").text
+    assert "<h1>Train 评论模型 <span" in client.get(f"/jobs/{job.id}?lang=en").text
     saved = yaml.safe_load((folder / "config-1.yaml").read_text(encoding="utf-8"))
     assert saved["train"]["epochs"] == 2 and saved["model"] == str(tiny_model_dir)
     assert saved["data"]["path"] == data_path and saved["train"]["max_length"] == 128

@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse
 
 from tunesmith.errors import TunesmithError
 from tunesmith.studio import deploy_state
-from tunesmith.studio.i18n import translate
 from tunesmith.studio.rendering import page
 from tunesmith.studio.run_files import load_run
 from tunesmith.studio.services import services
@@ -59,9 +58,9 @@ def export(request: Request, name: str, choice: str = Form(...)):
             where=f"export {choice}",
             fix=f"pick one of: {', '.join(offered) or 'none (this task has no export)'}",
         )
-    title = translate(request.state.lang, "deploy.job_export", run=name, format=choice)
     command = deploy_state.export_command(run, offered[choice])
-    return _queued(request, command, kind="export", title=title, run=str(run.root))
+    title = {"title": "deploy.job_export", "title_args": {"run": name, "format": choice}}
+    return _queued(request, command, kind="export", run=str(run.root), **title)
 
 
 @router.post("/runs/{name}/retrain")
@@ -73,9 +72,8 @@ def retrain(request: Request, name: str):
             where=f"retrain {name}",
             fix="train a new run on the grown data",
         )
-    title = translate(request.state.lang, "deploy.job_retrain", run=name)
-    command = ["retrain", str(run.root)]
-    return _queued(request, command, kind="retrain", title=title, run=str(run.root))
+    title = {"title": "deploy.job_retrain", "title_args": {"run": name}}
+    return _queued(request, ["retrain", str(run.root)], kind="retrain", run=str(run.root), **title)
 
 
 @router.post("/runs/{name}/promote")

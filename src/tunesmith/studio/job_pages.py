@@ -37,6 +37,7 @@ def _row(queue, job, lang: str) -> dict:
     took = (job.ended or time.time()) - job.started if job.started else None
     return {
         "job": job,
+        "title": i18n.translate(lang, job.title, **job.title_args),
         "kind": _label(lang, "jobs.kind_", job.kind),
         "state": _label(lang, "jobs.state_", job.state),
         "created": _when(job.created),

@@ -32,7 +32,7 @@ ENDED = ("done", "failed", "cancelled", "interrupted")
 class Job:
     id: str
     kind: str
-    title: str
+    title: str  # a translation key (shown in the reader's language, with title_args), or text
     command: list[str]
     run: str | None = None
     state: str = "queued"
@@ -45,6 +45,7 @@ class Job:
     pid_created: float | None = None  # the process's start time: a reused pid is not it
     cancel_requested: float | None = None
     resumed_from: str | None = None
+    title_args: dict = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path) -> Job:
@@ -74,11 +75,20 @@ class JobQueue:
                 self._finish(job, proc.exit_code(self.job_folder(job.id)))
 
     # --- what the pages call ---------------------------------------------------------------
-    def submit(self, command: list[str], *, kind: str, title: str, run: str | None = None) -> Job:
+    def submit(
+        self,
+        command: list[str],
+        *,
+        kind: str,
+        title: str,
+        title_args: dict | None = None,
+        run: str | None = None,
+    ) -> Job:
         """Queue `tunesmith COMMAND` (CLI arguments without `tunesmith`); it runs in the
         workspace folder when the jobs before it have ended."""
         job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         job = Job(job_id, kind, title, [str(part) for part in command], str(run) if run else None)
+        job.title_args = dict(title_args or {})
         self.job_folder(job_id).mkdir(parents=True)
         with self._cond:
             self.jobs[job_id] = job
@@ -139,7 +149,9 @@ class JobQueue:
                     "resumes",
                 )
             command = ["train", "--resume", "--out", job.run]
-            new = self.submit(command, kind="train", title=job.title, run=job.run)
+            new = self.submit(
+                command, kind="train", title=job.title, title_args=job.title_args, run=job.run
+            )
             new.resumed_from = job.id
             self._save(new)
             return new

@@ -38,11 +38,11 @@ def measure(request: Request, dataset_id: str):
     task = _task(folder, info)
     if not task:
         raise TunesmithError("the task is not known yet", where=info["name"], fix="fix the data")
-    t = translator(request.state.lang)
     job = request.app.state.jobs.submit(
         ["models", "--task", task, "--data", info["path"], "--json"],
         kind="models",
-        title=t("settings.advice_title", name=info["name"]),
+        title="settings.advice_title",
+        title_args={"name": info["name"]},
     )
     (folder / ADVICE).write_text(json.dumps({"job": job.id}), encoding="utf-8")
     return RedirectResponse(f"/data/{quote(dataset_id)}/train#advice", status_code=303)
@@ -80,7 +80,8 @@ def _submit(request: Request, dataset_id: str, values: dict):
     job = request.app.state.jobs.submit(
         ["train", info["path"], "--config", str(path), "--out", out],
         kind="train",
-        title=t("settings.job_title", name=name),
+        title="settings.job_title",
+        title_args={"name": name},
         run=out,
     )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
