@@ -309,3 +309,35 @@ def test_images_are_labelled_in_label_studio_and_come_back_as_training_data(
     assert sorted(examples.frame["label"]) == sorted(truth.values())
     assert pulled["retrain"]["decision"]  # the gate judged the new version
     assert {p: p.stat().st_mtime_ns for p in new.rglob("*")} == before  # the user's untouched
+
+
+def test_label_sets_are_chosen_in_label_studio_and_come_back_whole(
+    studio, client, tiny_model_dir, tmp_path
+):
+    from test_multi_label import make_multi_rows
+
+    rows = make_multi_rows(120)
+    data = tmp_path / "topics.jsonl"
+    pd.DataFrame(rows).to_json(data, orient="records", lines=True, force_ascii=False)
+    settings = fast_settings(tiny_model_dir, tmp_path / "topics-run", epochs=4, learning_rate=5e-3)
+    run = tunesmith.train(data, task="multi-label", **settings).path
+    truth = {r["text"]: r["labels"] for r in make_multi_rows(24, seed=5) if r["labels"]}
+    pd.DataFrame({"text": list(truth)}).to_csv(tmp_path / "new.csv", index=False)
+    push(run, str(tmp_path / "new.csv"), studio.url, studio.token, "topics")
+
+    pid = project(client, "topics").id
+    assert 'choice="multiple"' in client.projects.get(pid).label_config
+    for task in client.tasks.list(project=pid, fields="all"):
+        result = choice(None) | {"value": {"choices": truth[task.data["text"]]}}  # one or two
+        client.annotations.create(id=task.id, result=[result], project=pid)
+
+    pulled = pull(run, studio.url, studio.token, "topics", retrain=True)
+    table = read_table(pulled["file"])
+    examples = tunesmith.load(run).task.prepare(table, pulled["file"], {})
+    frame = examples.frame
+    got = {
+        text: sorted(labels) for text, labels in zip(frame["input"], frame["label"], strict=True)
+    }
+    assert got == {text: sorted(labels) for text, labels in truth.items()}
+    assert any(len(labels) == 2 for labels in truth.values())  # sets, not one label each
+    assert pulled["retrain"]["decision"]
