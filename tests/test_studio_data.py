@@ -303,7 +303,10 @@ def test_zip_that_escapes_its_folder_is_refused(tmp_path, bad):
     app, client = _client(tmp_path)
     archive = _zip({"ok/a.txt": "fine", bad: "escaped"})
     response = client.post("/data/upload", files={"file": ("x.zip", io.BytesIO(archive))})
-    assert response.status_code == 400 and "outside the folder" in response.text
+    assert response.status_code == 400 and "outside its folder" in response.text
+    assert "x.zip" in response.text and "with relative names" in response.text  # where, fix
+    chinese = client.post("/data/upload?lang=zh", files={"file": ("x.zip", io.BytesIO(archive))})
+    assert "会解压到文件夹之外" in chinese.text and "使用相对路径" in chinese.text
     assert list(app.state.workspace.uploads.iterdir()) == []  # nothing left behind
     assert not any(p.name == "evil.txt" for p in tmp_path.rglob("*"))
 

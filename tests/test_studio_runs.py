@@ -69,8 +69,10 @@ def test_runs_listed_with_task_metrics_and_versions(client):
     accuracy = json.loads((client.app.state.workspace.runs / "a/tunesmith.json").read_text())
     assert f"{accuracy['test']['test accuracy']:.4f}" in page
     assert "文本分类" in client.get("/runs?lang=zh").text
-    unfinished = client.get("/runs/c")
-    assert unfinished.status_code == 400 and "has not finished" in unfinished.text
+    unfinished = client.get("/runs/c")  # the page's language (the switch above): Chinese
+    assert unfinished.status_code == 400 and "模型“c”还没有训练完" in unfinished.text
+    unfinished = client.get("/runs/c?lang=en")
+    assert "the run “c” has not finished" in unfinished.text and "resume it" in unfinished.text
 
 
 def test_compare_shows_both_runs_and_only_the_settings_that_differ(client, workspace):

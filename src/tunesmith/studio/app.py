@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunesmith.errors import TunesmithError
 from tunesmith.studio import i18n
+from tunesmith.studio.errors import said
 from tunesmith.studio.jobs import JobQueue
 from tunesmith.studio.rendering import page
 from tunesmith.studio.workspace import Workspace
@@ -78,7 +79,7 @@ def create_app(
 
     @app.exception_handler(TunesmithError)
     async def user_error(request: Request, exc: TunesmithError):
-        return page(request, "error.html", status_code=400, error=exc)
+        return page(request, "error.html", status_code=400, error=said(exc, request.state.lang))
 
     @app.exception_handler(StarletteHTTPException)
     async def not_found(request: Request, exc: StarletteHTTPException):

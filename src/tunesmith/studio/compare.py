@@ -8,7 +8,7 @@ from typing import Annotated
 import yaml
 from fastapi import APIRouter, Query, Request
 
-from tunesmith.errors import TunesmithError
+from tunesmith.studio.errors import PageError
 from tunesmith.studio.rendering import page
 from tunesmith.studio.run_files import Run, best, load_run, per_class
 
@@ -22,11 +22,7 @@ MISSING = object()
 def compare_page(request: Request, run: Annotated[list[str] | None, Query()] = None):
     names = list(dict.fromkeys(run or []))  # a run picked twice is shown once
     if len(names) < 2:
-        raise TunesmithError(
-            "pick at least two runs to compare",
-            where="/runs/compare?run=...",
-            fix="tick two or more runs on the Runs page, then press Compare",
-        )
+        raise PageError("compare_too_few")
     runs = [load_run(request.app.state.workspace, name) for name in names]
     return page(
         request,

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from tunesmith.errors import TunesmithError
 from tunesmith.studio import findings, uploads
+from tunesmith.studio.errors import PageError, sentence
 from tunesmith.studio.rendering import page
 from tunesmith.studio.workspace import inside
 
@@ -29,9 +30,7 @@ def data_list(request: Request):
 @router.post("/data/upload")
 def upload(request: Request, file: Annotated[UploadFile | None, File()] = None):
     if file is None or not file.filename:
-        raise TunesmithError(
-            "no file was chosen", where="upload", fix="choose a file, then press Upload"
-        )
+        raise PageError("no_file")
     dataset_id = uploads.save_upload(request.app.state.workspace, file.filename, file.file)
     return RedirectResponse(f"/data/{quote(dataset_id)}", status_code=303)
 
@@ -52,7 +51,7 @@ def dataset(request: Request, dataset_id: str):
         context["preview"] = _preview(info["path"], root)
         report = findings.report_when_ready(folder, info["path"])
     except TunesmithError as exc:
-        context["problem"] = exc.message
+        context["problem"] = sentence(exc, request.state.lang)
         context.setdefault("preview", None)
         return page(request, "data_dataset.html", **context)
     if report is None:  # the doctor is at work: the page says so and looks again

@@ -5,14 +5,15 @@ decision; promote or roll back a version (in-process, as `tunesmith promote` doe
 
 from __future__ import annotations
 
+import shlex
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from tunesmith.errors import TunesmithError
 from tunesmith.studio import deploy_state
+from tunesmith.studio.errors import PageError
 from tunesmith.studio.rendering import page
 from tunesmith.studio.run_files import load_run
 from tunesmith.studio.services import services
@@ -53,10 +54,8 @@ def export(request: Request, name: str, choice: str = Form(...)):
     run = load_run(request.app.state.workspace, name)
     offered = {e["id"]: e for e in deploy_state.exports(run)}
     if choice not in offered:
-        raise TunesmithError(
-            f"{run.manifest['task']} runs have no {choice!r} export",
-            where=f"export {choice}",
-            fix=f"pick one of: {', '.join(offered) or 'none (this task has no export)'}",
+        raise PageError(
+            "no_export", task=run.manifest["task"], choice=choice, offered=", ".join(offered)
         )
     command = deploy_state.export_command(run, offered[choice])
     title = {"title": "deploy.job_export", "title_args": {"run": name, "format": choice}}
@@ -67,11 +66,7 @@ def export(request: Request, name: str, choice: str = Form(...)):
 def retrain(request: Request, name: str):
     run = load_run(request.app.state.workspace, name)
     if run.task.feedback is None:
-        raise TunesmithError(
-            f"{run.manifest['task']} runs take no feedback, so they cannot be retrained from it",
-            where=f"retrain {name}",
-            fix="train a new run on the grown data",
-        )
+        raise PageError("no_feedback", task=run.manifest["task"])
     title = {"title": "deploy.job_retrain", "title_args": {"run": name}}
     return _queued(request, ["retrain", str(run.root)], kind="retrain", run=str(run.root), **title)
 
@@ -101,11 +96,7 @@ def stop_service(request: Request, name: str):
 def _queued(request: Request, command: list[str], **details) -> RedirectResponse:
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is None:
-        raise TunesmithError(
-            "the studio's job queue is not running",
-            where=" ".join(command[:2]),
-            fix=f"run it in a terminal: tunesmith {' '.join(command)}",
-        )
+        raise PageError("queue_stopped", command=f"tunesmith {shlex.join(command)}")
     job = jobs.submit(command, **details)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 

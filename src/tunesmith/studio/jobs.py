@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tunesmith.console import info
-from tunesmith.errors import TunesmithError
 from tunesmith.run_dir import RunDir, write_json
 from tunesmith.studio import job_process as proc
+from tunesmith.studio.errors import PageError
 
 JOB_FILE = "job.json"
 WAITING, ACTIVE = ("queued",), ("running",)
@@ -99,9 +99,7 @@ class JobQueue:
     def get(self, job_id: str) -> Job:
         job = self.jobs.get(job_id)
         if job is None:
-            raise TunesmithError(
-                f"there is no job {job_id}", where="/jobs", fix="pick a job from the list"
-            )
+            raise PageError("job_missing", id=job_id)
         return job
 
     def ordered(self) -> list[Job]:
@@ -142,12 +140,7 @@ class JobQueue:
         with self._cond:  # checked and queued at once: a double click queues one resume
             job = self.get(job_id)
             if not self.resumable(job):
-                raise TunesmithError(
-                    "this job has nothing to resume",
-                    where=f"job {job_id}",
-                    fix="start a new training; only a stopped one whose unfinished run is kept "
-                    "resumes",
-                )
+                raise PageError("job_not_resumable")
             command = ["train", "--resume", "--out", job.run]
             new = self.submit(
                 command, kind="train", title=job.title, title_args=job.title_args, run=job.run

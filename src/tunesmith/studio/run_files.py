@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 from fastapi import HTTPException
 
-from tunesmith.errors import TunesmithError
 from tunesmith.feedback import versions
 from tunesmith.run_dir import CONFIG, MANIFEST, UNFINISHED
+from tunesmith.studio.errors import PageError
 from tunesmith.studio.workspace import Workspace
 
 # headline metrics where lower is better (generation's perplexity and loss, Hamming loss)
@@ -73,13 +73,7 @@ def load_run(workspace: Workspace, name: str) -> Run:
         raise HTTPException(404, f"no such item: {name}")
     if not (root / MANIFEST).is_file():
         unfinished = root.with_name(root.name + UNFINISHED).is_dir()
-        raise TunesmithError(
-            f"run {name!r} has not finished" if unfinished else f"there is no run {name!r}",
-            where=str(root),
-            fix="wait for its training to end (or resume it on the Training page)"
-            if unfinished
-            else "pick a run on the Runs page",
-        )
+        raise PageError("run_unfinished" if unfinished else "run_missing", name=name)
     state = versions.read(root)
     live = versions.live_dir(root)
     manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))

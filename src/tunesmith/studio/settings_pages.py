@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from tunesmith.errors import TunesmithError
 from tunesmith.studio import findings, settings_form, uploads
+from tunesmith.studio.errors import PageError
 from tunesmith.studio.i18n import translator
 from tunesmith.studio.jobs import ACTIVE, WAITING
 from tunesmith.studio.rendering import page
@@ -37,7 +38,7 @@ def measure(request: Request, dataset_id: str):
     info = uploads.meta(folder)
     task = _task(folder, info)
     if not task:
-        raise TunesmithError("the task is not known yet", where=info["name"], fix="fix the data")
+        raise PageError("task_unknown", where=info["name"])
     job = request.app.state.jobs.submit(
         ["models", "--task", task, "--data", info["path"], "--json"],
         kind="models",

@@ -15,6 +15,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from tunesmith.errors import TunesmithError
+from tunesmith.studio.errors import PageError, sentence
 from tunesmith.studio.i18n import translator
 from tunesmith.studio.rendering import page, templates
 from tunesmith.studio.run_files import Run, load_run
@@ -81,7 +82,7 @@ def try_predict(
         kind = mode(run.task)
         answer = answer_for(models(request.app).get(run), kind, text, chat, image)
     except TunesmithError as exc:
-        return JSONResponse({"error": exc.message}, status_code=400)
+        return JSONResponse({"error": sentence(exc, request.state.lang)}, status_code=400)
     view = templates.get_template("try_answer.html").render(
         t=translator(request.state.lang),
         answer=answer,
@@ -99,7 +100,7 @@ def answer_for(model, kind: str, text: str, chat: str, image: UploadFile | None)
     if kind == "image":
         return predict_image(model, image)
     if not text.strip():
-        raise TunesmithError("there is no text to try", where="text", fix="type a text first")
+        raise PageError("no_text")
     return model.predict(text)
 
 
@@ -113,15 +114,11 @@ def read_chat(chat: str, text: str) -> list[dict]:
         isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in ROLES
         for m in messages
     ):
-        raise TunesmithError(
-            "the conversation sent is not a list of {role, content} messages",
-            where="chat",
-            fix="reload the page and start the conversation again",
-        )
+        raise PageError("bad_chat")
     if text.strip():
         messages.append({"role": "user", "content": text})
     if not messages or messages[-1]["role"] != "user":
-        raise TunesmithError("there is no message to answer", where="text", fix="type a message")
+        raise PageError("no_message")
     return messages
 
 
@@ -130,14 +127,10 @@ ROLES = {"system", "user", "assistant"}
 
 def predict_image(model, image: UploadFile | None) -> dict:
     if image is None or not image.filename:
-        raise TunesmithError("there is no image to try", where="image", fix="choose an image")
+        raise PageError("no_image")
     data = image.file.read(MAX_IMAGE_BYTES + 1)
     if len(data) > MAX_IMAGE_BYTES:
-        raise TunesmithError(
-            f"the image is over {MAX_IMAGE_BYTES // 2**20} MB",
-            where=image.filename,
-            fix="try a smaller picture",
-        )
+        raise PageError("image_too_large", where=image.filename, megabytes=MAX_IMAGE_BYTES >> 20)
     with tempfile.TemporaryDirectory(prefix="tunesmith-try-") as folder:
         path = Path(folder) / safe_name(image.filename, "image.png")
         path.write_bytes(data)

@@ -13,7 +13,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tunesmith.errors import TunesmithError
+from tunesmith.studio.errors import PageError
 from tunesmith.studio.workspace import Workspace, inside, safe_name
 
 META = "dataset.json"
@@ -75,11 +75,7 @@ def point_at(workspace: Workspace, path: str) -> str:
     """Record a file or folder on this machine as a dataset (read in place, never copied)."""
     source = Path(path.strip().strip('"')).expanduser()
     if not path.strip() or not source.exists():
-        raise TunesmithError(
-            "no such file or folder on this machine",
-            where=path or "(empty path)",
-            fix="paste the full path of a data file or folder, e.g. /home/me/reviews.csv",
-        )
+        raise PageError("path_missing", where=path or "(empty path)")
     source = source.resolve()
     dataset_id = new_id(workspace, source.name)
     root = workspace.uploads / dataset_id
@@ -104,53 +100,40 @@ def extract(archive: Path, into: Path) -> None:
     try:
         zip_file = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
-        raise TunesmithError(
-            "not a readable zip file", where=archive.name, fix="zip the folder again"
-        ) from None
+        raise PageError("zip_unreadable", where=archive.name) from None
     with zip_file:
         members = zip_file.infolist()
         if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > MAX_TOTAL:
-            raise TunesmithError(
-                f"the zip holds {len(members):,} files, "
-                f"{sum(m.file_size for m in members) / 2**30:.1f} GB unpacked: too large",
+            raise PageError(
+                "zip_too_large",
                 where=archive.name,
-                fix=f"upload at most {MAX_MEMBERS:,} files and {MAX_TOTAL >> 30} GB, or "
-                "point at the folder on this machine instead",
+                files=len(members),
+                gigabytes=sum(m.file_size for m in members) / 2**30,
+                max_files=MAX_MEMBERS,
+                max_gigabytes=MAX_TOTAL >> 30,
             )
         for member in members:
             name = _member_name(member)
             parts = PurePosixPath(name.replace("\\", "/")).parts
             mode = member.external_attr >> 16
-            if stat.S_ISLNK(mode) or not parts or ".." in parts or name.startswith(("/", "\\")):
-                raise TunesmithError(
-                    f"the zip member {name!r} is a link or points outside the folder",
-                    where=archive.name,
-                    fix="zip plain files and folders only, with relative names",
-                )
-            if ":" in parts[0]:  # a Windows drive
-                raise TunesmithError(
-                    f"the zip member {name!r} has an absolute path",
-                    where=archive.name,
-                    fix="zip plain files and folders only, with relative names",
-                )
+            unsafe = not parts or ".." in parts or name.startswith(("/", "\\"))
+            if stat.S_ISLNK(mode) or unsafe or ":" in parts[0]:  # ":": a Windows drive
+                raise PageError("zip_unsafe_member", where=archive.name, name=name)
             big = member.file_size > 1 << 20
             if big and member.file_size > MAX_RATIO * max(member.compress_size, 1):
-                raise TunesmithError(
-                    f"the zip member {name!r} unpacks to {member.file_size:,} bytes from "
-                    f"{member.compress_size:,}: refused as a zip bomb",
+                raise PageError(
+                    "zip_bomb",
                     where=archive.name,
-                    fix="point at the folder on this machine instead",
+                    name=name,
+                    size=member.file_size,
+                    packed=member.compress_size,
                 )
             parts = [p for p in parts if p not in ("", ".")]
             if not parts or parts[0] == "__MACOSX" or parts[-1].startswith("._"):
                 continue  # macOS resource forks, not data
             target = into.joinpath(*parts)
             if not target.resolve().is_relative_to(into.resolve()):
-                raise TunesmithError(
-                    f"the zip member {name!r} points outside the folder",
-                    where=archive.name,
-                    fix="zip plain files and folders only, with relative names",
-                )
+                raise PageError("zip_unsafe_member", where=archive.name, name=name)
             if member.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
