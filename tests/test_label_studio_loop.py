@@ -341,3 +341,73 @@ def test_label_sets_are_chosen_in_label_studio_and_come_back_whole(
     assert got == {text: sorted(labels) for text, labels in truth.items()}
     assert any(len(labels) == 2 for labels in truth.values())  # sets, not one label each
     assert pulled["retrain"]["decision"]
+
+
+def test_the_studio_runs_the_loop_and_keeps_the_key_off_its_pages(
+    studio, client, weak_run, tmp_path
+):
+    import shutil
+    import stat
+    from urllib.parse import unquote
+
+    from tunesmith.studio.app import create_app
+
+    app = create_app(tmp_path / "workspace")
+    run = app.state.workspace.runs / "评论"  # the weak run as it is, without earlier pulls
+    shutil.copytree(weak_run.path, run, ignore=shutil.ignore_patterns("labeling"))
+    versions = set(json.loads((run / "versions.json").read_text())["versions"])
+    truth = {r["text"]: r["label"] for r in make_rows(30, seed=11)}
+    rows = pd.DataFrame({"text": list(truth)}).to_csv(index=False).encode()
+    with TestClient(app, follow_redirects=False) as web:
+        first = web.get("/runs/评论/label?lang=zh")
+        assert "为 评论 标注数据" in first.text and 'data-connected="false"' in first.text
+        wrong = web.post("/runs/评论/label/connection", data={"url": studio.url, "key": "nope"})
+        assert wrong.status_code == 400 and "拒绝了这个访问令牌" in wrong.text
+        nobody = {"url": f"http://127.0.0.1:{free_port()}", "key": studio.token}
+        dead = web.post("/runs/评论/label/connection", data=nobody)
+        assert dead.status_code == 400 and "上没有 Label Studio 响应" in dead.text
+        assert not app.state.workspace.secrets.exists()  # nothing kept from a failed check
+        saved = web.post(
+            "/runs/评论/label/connection", data={"url": studio.url, "key": studio.token}
+        )
+        assert saved.status_code == 303
+        assert stat.S_IMODE(app.state.workspace.secrets.stat().st_mode) == 0o600
+        page = web.get("/runs/评论/label").text
+        assert 'data-connected="true"' in page and studio.token not in page
+
+        upload = web.post("/data/upload", files={"file": ("待标注.csv", rows)})
+        dataset = unquote(upload.headers["location"].rsplit("/", 1)[1])
+        job = _studio_job(web, "/runs/评论/label/push", {"dataset": dataset, "limit": "12"})
+        assert job.state == "done", job
+        saved_job = (app.state.jobs.job_folder(job.id) / "job.json").read_text()
+        assert studio.token not in saved_job and studio.token not in " ".join(job.command)
+        pid = project(client, "tunesmith 评论").id
+        tasks = list(client.tasks.list(project=pid, fields="all"))
+        assert len(tasks) == 12  # the limit: the twelve most worth labelling
+        for task in tasks:
+            client.annotations.create(
+                id=task.id, result=[choice(truth[task.data["text"]])], project=pid
+            )
+
+        job = _studio_job(web, "/runs/评论/label/pull", {"retrain": "true"})
+        assert job.state == "done", job
+        page = web.get("/runs/评论/label").text
+        assert 'data-file="pull-1.json" data-tasks="12"' in page
+        state = json.loads((run / "versions.json").read_text())["versions"]
+        [new] = set(state) - versions  # retrained once, and the gate decided
+        assert state[new]["decision"], state[new]
+        assert "标注" in web.get("/jobs?lang=zh").text  # the job's kind, in Chinese
+
+
+def _studio_job(web, path, form):
+    response = web.post(path, data=form)
+    assert response.status_code == 303, response.text
+    job_id = response.headers["location"].rsplit("/", 1)[1]
+    queue = web.app.state.jobs
+    deadline = time.monotonic() + 300
+    while queue.get(job_id).state not in ("done", "failed", "cancelled"):
+        assert time.monotonic() < deadline, (queue.job_folder(job_id) / "log.txt").read_text()
+        time.sleep(0.3)
+    job = queue.get(job_id)
+    assert job.state == "done", (queue.job_folder(job_id) / "log.txt").read_text()
+    return job

@@ -1,6 +1,7 @@
-"""tunesmith studio: the whole path (data, settings, training, runs, trying, deploying) in a
-local web app, in Chinese and English. It calls what the CLI calls: training, export and
-retraining run as `tunesmith` commands in their own process, queued one at a time.
+"""tunesmith studio: the whole path (data, settings, training, runs, trying, deploying,
+labelling) in a local web app, in Chinese and English. It calls what the CLI calls: training,
+export, retraining and labelling run as `tunesmith` commands in their own process, queued one
+at a time.
 
     app.py        the FastAPI app: routers of the pages below, language, login, static files
     workspace.py  where uploads, runs and the queue live (under `tunesmith studio --dir`)

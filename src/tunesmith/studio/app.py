@@ -33,6 +33,7 @@ PAGES = (
     "run_pages",
     "try_pages",
     "deploy_pages",
+    "label_pages",
 )
 COOKIE_KEY = "tunesmith_studio"
 OPEN_PATHS = ("/login", "/static/")

@@ -33,4 +33,7 @@ def sentence(error: TunesmithError, lang: str) -> str:
     """One line, for a script's JSON or a card: what (where). Fix: ..."""
     parts = said(error, lang)
     text = parts["what"] + (f" ({parts['where']})" if parts["where"] else "")
-    return f"{text} {translate(lang, 'error.fix_label')} {parts['fix']}" if parts["fix"] else text
+    if not parts["fix"]:
+        return text
+    label = translate(lang, "error.fix_label")
+    return f"{text} {label}{'' if label.endswith('：') else ' '}{parts['fix']}"

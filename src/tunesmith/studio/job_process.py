@@ -20,13 +20,18 @@ LOG = "log.txt"
 WINDOWS = sys.platform == "win32"
 
 
-def launch(folder: Path, command: list[str], cwd: Path) -> subprocess.Popen:
-    """`tunesmith COMMAND` (through job_runner) in `cwd`, stdout and stderr into folder/log.txt."""
-    env = os.environ | {
-        "PYTHONUNBUFFERED": "1",  # the log grows line by line, as the page shows it
-        "PYTHONIOENCODING": "utf-8",  # Chinese names in the log whatever the locale
-        "TQDM_MININTERVAL": "2",  # the bar's redraws fill a file, not a terminal
-    }
+def launch(folder: Path, command: list[str], cwd: Path, secrets: dict) -> subprocess.Popen:
+    """`tunesmith COMMAND` (through job_runner) in `cwd`, stdout and stderr into folder/log.txt;
+    `secrets` join its environment."""
+    env = (
+        os.environ
+        | secrets
+        | {
+            "PYTHONUNBUFFERED": "1",  # the log grows line by line, as the page shows it
+            "PYTHONIOENCODING": "utf-8",  # Chinese names in the log whatever the locale
+            "TQDM_MININTERVAL": "2",  # the bar's redraws fill a file, not a terminal
+        }
+    )
     with open(folder / LOG, "ab") as log:
         log.write(f"$ tunesmith {shlex.join(command)}\n".encode())
         log.flush()

@@ -46,6 +46,7 @@ class Job:
     cancel_requested: float | None = None
     resumed_from: str | None = None
     title_args: dict = field(default_factory=dict)
+    secret_env: list[str] = field(default_factory=list)  # workspace secrets in its environment
 
     @classmethod
     def read(cls, path: Path) -> Job:
@@ -55,6 +56,7 @@ class Job:
 
 class JobQueue:
     def __init__(self, workspace, *, grace: float = 20.0, poll: float = 0.5):
+        self.workspace = workspace
         self.root: Path = workspace.root
         self.folder: Path = workspace.jobs
         self.grace, self.poll = grace, poll
@@ -83,12 +85,13 @@ class JobQueue:
         title: str,
         title_args: dict | None = None,
         run: str | None = None,
+        secret_env: tuple[str, ...] = (),
     ) -> Job:
         """Queue `tunesmith COMMAND` (CLI arguments without `tunesmith`); it runs in the
         workspace folder when the jobs before it have ended."""
         job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         job = Job(job_id, kind, title, [str(part) for part in command], str(run) if run else None)
-        job.title_args = dict(title_args or {})
+        job.title_args, job.secret_env = dict(title_args or {}), list(secret_env)
         self.job_folder(job_id).mkdir(parents=True)
         with self._cond:
             self.jobs[job_id] = job
@@ -194,7 +197,8 @@ class JobQueue:
     def _launch(self, job: Job) -> None:
         folder = self.job_folder(job.id)
         try:
-            process = proc.launch(folder, job.command, self.root)
+            env = {name: self.workspace.secret(name) or "" for name in job.secret_env}
+            process = proc.launch(folder, job.command, self.root, env)
         except OSError as exc:
             job.state, job.ended, job.error = "failed", time.time(), f"error: {exc}"
             self._save(job)

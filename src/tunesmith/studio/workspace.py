@@ -3,6 +3,7 @@
     runs/<name>/                 runs, as `tunesmith train` makes them by default
     studio/uploads/<id>/<file>   uploaded data (a user's own files elsewhere are only read)
     studio/jobs/<id>/            one queued command each: its settings, log and state
+    studio/secrets.json          keys the studio keeps for its jobs (Label Studio's), owner-only
 
 Names that come from a user (a file name, a run name in a URL) are resolved inside these
 folders and refused when they would point outside them.
@@ -10,6 +11,8 @@ folders and refused when they would point outside them.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -25,8 +28,29 @@ class Workspace:
         self.studio = self.root / "studio"
         self.uploads = self.studio / "uploads"
         self.jobs = self.studio / "jobs"
+        self.secrets = self.studio / "secrets.json"
         for folder in (self.runs, self.uploads, self.jobs):
             folder.mkdir(parents=True, exist_ok=True)
+
+    def secret(self, name: str) -> str | None:
+        try:
+            return json.loads(self.secrets.read_text(encoding="utf-8")).get(name)
+        except (OSError, ValueError):
+            return None
+
+    def save_secret(self, name: str, value: str) -> None:
+        """Kept for the jobs that need it (given to them in their environment, never on their
+        command line, in job.json or on a page); readable by this user only."""
+        try:
+            kept = json.loads(self.secrets.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kept = {}
+        kept[name] = value
+        tmp = self.secrets.with_name(".secrets.json.tmp")
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(kept, out)
+        tmp.replace(self.secrets)
 
     def run(self, name: str) -> Path:
         """The run called `name` (404 when it would leave runs/)."""
