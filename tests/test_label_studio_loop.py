@@ -350,12 +350,13 @@ def test_the_studio_runs_the_loop_and_keeps_the_key_off_its_pages(
     import stat
     from urllib.parse import unquote
 
+    from tunesmith.feedback import versions
     from tunesmith.studio.app import create_app
 
     app = create_app(tmp_path / "workspace")
     run = app.state.workspace.runs / "评论"  # the weak run as it is, without earlier pulls
     shutil.copytree(weak_run.path, run, ignore=shutil.ignore_patterns("labeling"))
-    versions = set(json.loads((run / "versions.json").read_text())["versions"])
+    before = set(versions.read(run)["versions"])
     truth = {r["text"]: r["label"] for r in make_rows(30, seed=11)}
     rows = pd.DataFrame({"text": list(truth)}).to_csv(index=False).encode()
     with TestClient(app, follow_redirects=False) as web:
@@ -374,6 +375,9 @@ def test_the_studio_runs_the_loop_and_keeps_the_key_off_its_pages(
         assert stat.S_IMODE(app.state.workspace.secrets.stat().st_mode) == 0o600
         page = web.get("/runs/评论/label").text
         assert 'data-connected="true"' in page and studio.token not in page
+        elsewhere = web.post("/runs/评论/label/connection", data={"url": "http://127.0.0.2:1"})
+        assert "没有填写这个地址的访问令牌" in elsewhere.text  # the saved key stays at its address
+        assert web.get("/runs/评论/label?problem=x&status=500").status_code == 200
 
         upload = web.post("/data/upload", files={"file": ("待标注.csv", rows)})
         dataset = unquote(upload.headers["location"].rsplit("/", 1)[1])
@@ -393,8 +397,8 @@ def test_the_studio_runs_the_loop_and_keeps_the_key_off_its_pages(
         assert job.state == "done", job
         page = web.get("/runs/评论/label").text
         assert 'data-file="pull-1.json" data-tasks="12"' in page
-        state = json.loads((run / "versions.json").read_text())["versions"]
-        [new] = set(state) - versions  # retrained once, and the gate decided
+        state = versions.read(run)["versions"]
+        [new] = set(state) - before  # retrained once, and the gate decided
         assert state[new]["decision"], state[new]
         assert "标注" in web.get("/jobs?lang=zh").text  # the job's kind, in Chinese
 

@@ -27,7 +27,11 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 @router.get("/runs/{name}/label")
-def label_page(request: Request, name: str, problem: str | None = None, status: int = 200):
+def label_page(request: Request, name: str):
+    return _render(request, name)
+
+
+def _render(request: Request, name: str, problem: str | None = None, status: int = 200):
     workspace = request.app.state.workspace
     run = load_run(workspace, name)
     return page(
@@ -50,17 +54,18 @@ async def connect(request: Request, name: str, url: str = Form(...), key: str = 
     """Check the address and key against Label Studio itself before keeping them."""
     from tunesmith.labeling import client
 
-    workspace = request.app.state.workspace
-    key = key.strip() or workspace.secret(KEY) or ""  # empty: keep the key already saved
+    workspace, url, key = request.app.state.workspace, url.strip(), key.strip()
+    if not key and url == workspace.secret(URL):  # empty: keep the saved key, but never
+        key = workspace.secret(KEY) or ""  # send it to an address it was not saved for
     try:
-        await run_in_threadpool(client.connect, url.strip(), key)
-    except (
-        TunesmithError
-    ) as exc:  # the two a user meets, in the page's words (flags mean nothing here)
+        if not key:
+            raise PageError("label_no_key")
+        await run_in_threadpool(client.connect, url, key)
+    except TunesmithError as exc:  # what a user meets, in the page's words (not CLI flags)
         said = {"--url": "label_unreachable", "--api-key": "label_key_refused"}.get(exc.where)
-        error = PageError(said, url=url.strip()) if said else exc
-        return label_page(request, name, problem=sentence(error, request.state.lang), status=400)
-    workspace.save_secret(URL, url.strip())
+        error = PageError(said, url=url) if said else exc
+        return _render(request, name, problem=sentence(error, request.state.lang), status=400)
+    workspace.save_secret(URL, url)
     workspace.save_secret(KEY, key)
     return RedirectResponse(f"/runs/{quote(name)}/label#push", status_code=303)
 
