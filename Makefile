@@ -50,9 +50,10 @@ demo-embedding: $(STAMP)
 
 # Two test processes, one test file each at a time (a file's server or browser is started
 # once), one torch thread each (tests/conftest.py): the waits for servers, browsers and
-# subprocess start-ups overlap. 11 minutes against 16 in one process, on 2 busy cores.
+# subprocess start-ups overlap. About 10 minutes against 16 in one process, on 2 busy cores;
+# the slowest tests are listed at the end (most are the real-weight integration tests).
 test: $(STAMP) $(LS_STAMP)
-	$(RUN_OFFLINE) $(PY) -m pytest -q -n 2 --dist loadfile
+	$(RUN_OFFLINE) $(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(RUN_OFFLINE) $(PY) -m pytest -q -m "not integration"
