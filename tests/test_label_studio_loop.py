@@ -367,6 +367,9 @@ def test_the_studio_runs_the_loop_and_keeps_the_key_off_its_pages(
         nobody = {"url": f"http://127.0.0.1:{free_port()}", "key": studio.token}
         dead = web.post("/runs/评论/label/connection", data=nobody)
         assert dead.status_code == 400 and "上没有 Label Studio 响应" in dead.text
+        for url, said in (("http://[::1", "不是一个网址"), ("http://u:p@h:1", "用户名或密码")):
+            refused = web.post("/runs/评论/label/connection", data={"url": url, "key": "k"})
+            assert refused.status_code == 400 and said in refused.text, url
         assert not app.state.workspace.secrets.exists()  # nothing kept from a failed check
         saved = web.post(
             "/runs/评论/label/connection", data={"url": studio.url, "key": studio.token}
@@ -400,7 +403,7 @@ def test_the_studio_runs_the_loop_and_keeps_the_key_off_its_pages(
         state = versions.read(run)["versions"]
         [new] = set(state) - before  # retrained once, and the gate decided
         assert state[new]["decision"], state[new]
-        assert "标注" in web.get("/jobs?lang=zh").text  # the job's kind, in Chinese
+        assert "<td>标注</td>" in web.get("/jobs?lang=zh").text  # the job's kind, in Chinese
 
 
 def _studio_job(web, path, form):

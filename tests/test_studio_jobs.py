@@ -223,3 +223,27 @@ def test_the_page_summary_of_a_resumed_early_stopped_curve():
     assert shown["names"] == ["loss", "accuracy"]
     assert shown["rows"] == [["1", "1.0000", "0.5000"], ["2", "0.8000", "0.5000"]]
     assert summary([line("log", 3, loss=1.0)]) is None  # no begin: nothing to draw yet
+
+
+def test_a_job_gets_its_secret_in_its_environment_only_when_it_starts(tmp_path, monkeypatch):
+    """A labelling job names the token saved for its own address; it is read when the job
+    starts (connecting elsewhere meanwhile changes nothing) and stays out of job.json."""
+    launched = {}
+
+    def launch(folder, command, cwd, secrets):
+        launched[command[0]] = secrets
+        return subprocess.Popen([sys.executable, "-c", ""])
+
+    monkeypatch.setattr(job_process, "launch", launch)
+    app = create_app(tmp_path)
+    workspace, queue = app.state.workspace, app.state.jobs
+    workspace.save_secrets(**{"token http://a": "secret-a"})
+    env = {"LABEL_STUDIO_API_KEY": "token http://a"}
+    job = queue.submit(["label", "--url", "http://a"], kind="label", title="t", secret_env=env)
+    workspace.save_secrets(**{"token http://b": "secret-b"})  # another server, connected later
+    assert os.stat(workspace.secrets).st_mode & 0o077 == 0  # the owner's only
+    with TestClient(app):
+        assert wait_for(queue, job.id, ("done", "failed")).state == "done"
+    assert launched["label"] == {"LABEL_STUDIO_API_KEY": "secret-a"}
+    saved = (queue.job_folder(job.id) / "job.json").read_text()
+    assert "secret-a" not in saved and "token http://a" in saved  # the name, not the value

@@ -14,7 +14,7 @@ START = (
 )
 
 
-def connect(url: str, api_key: str | None):
+def connect(url: str, api_key: str | None, timeout: float = 120):
     try:
         from label_studio_sdk import LabelStudio
     except ImportError:
@@ -30,7 +30,7 @@ def connect(url: str, api_key: str | None):
             fix="copy the token from Label Studio's Account & Settings page into --api-key or "
             "$LABEL_STUDIO_API_KEY",
         )
-    client = LabelStudio(base_url=url.rstrip("/"), api_key=api_key, timeout=120)
+    client = LabelStudio(base_url=url.rstrip("/"), api_key=api_key, timeout=timeout)
     with calls(url):
         client.users.whoami()
     return client
@@ -44,7 +44,7 @@ def calls(url: str):
 
     try:
         yield
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
         raise TunesmithError(
             f"no Label Studio answers at {url} ({type(exc).__name__})", where="--url", fix=START
         ) from None
@@ -58,7 +58,7 @@ def calls(url: str):
                 "--enable-legacy-api-token)",
             ) from None
         raise TunesmithError(
-            f"Label Studio answered {exc.status_code}: {exc.body}",
+            f"Label Studio answered {exc.status_code}: {str(exc.body)[:200]}",
             where=url,
             fix="check the project in Label Studio, or run again with --debug",
         ) from None

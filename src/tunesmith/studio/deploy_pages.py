@@ -5,7 +5,6 @@ decision; promote or roll back a version (in-process, as `tunesmith promote` doe
 
 from __future__ import annotations
 
-import shlex
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from tunesmith.studio import deploy_state
 from tunesmith.studio.errors import PageError
+from tunesmith.studio.job_pages import queue_and_show
 from tunesmith.studio.rendering import page
 from tunesmith.studio.run_files import load_run
 from tunesmith.studio.services import services
@@ -55,11 +55,11 @@ def export(request: Request, name: str, choice: str = Form(...)):
     offered = {e["id"]: e for e in deploy_state.exports(run)}
     if choice not in offered:
         raise PageError(
-            "no_export", task=run.manifest["task"], choice=choice, offered=", ".join(offered)
+            "no_export", task=run.manifest["task"], choice=choice, offered=", ".join(offered) or "—"
         )
     command = deploy_state.export_command(run, offered[choice])
     title = {"title": "deploy.job_export", "title_args": {"run": name, "format": choice}}
-    return _queued(request, command, kind="export", run=str(run.root), **title)
+    return queue_and_show(request, command, kind="export", run=str(run.root), **title)
 
 
 @router.post("/runs/{name}/retrain")
@@ -68,7 +68,9 @@ def retrain(request: Request, name: str):
     if run.task.feedback is None:
         raise PageError("no_feedback", task=run.manifest["task"])
     title = {"title": "deploy.job_retrain", "title_args": {"run": name}}
-    return _queued(request, ["retrain", str(run.root)], kind="retrain", run=str(run.root), **title)
+    return queue_and_show(
+        request, ["retrain", str(run.root)], kind="retrain", run=str(run.root), **title
+    )
 
 
 @router.post("/runs/{name}/promote")
@@ -91,14 +93,6 @@ def start_service(request: Request, name: str):
 def stop_service(request: Request, name: str):
     services(request.app).stop(name)
     return _back(name, "service")
-
-
-def _queued(request: Request, command: list[str], **details) -> RedirectResponse:
-    jobs = getattr(request.app.state, "jobs", None)
-    if jobs is None:
-        raise PageError("queue_stopped", command=f"tunesmith {shlex.join(command)}")
-    job = jobs.submit(command, **details)
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 def _back(name: str, section: str) -> RedirectResponse:

@@ -22,18 +22,22 @@ class PageError(TunesmithError):
 def said(error: TunesmithError, lang: str) -> dict:
     """{what, where, fix} in `lang` where the error has its words there."""
     if isinstance(error, PageError):
+        from tunesmith.studio.rendering import task_name
+
+        values = dict(error.values)
+        if "task" in values:  # said as the page says task names
+            values["task"] = task_name(lang, values["task"])
         what, fix = (
-            translate(lang, f"errors.{error.key}{part}", **error.values) for part in ("", ".fix")
+            translate(lang, f"errors.{error.key}{part}", **values) for part in ("", ".fix")
         )
         return {"what": what, "where": error.where, "fix": fix}
     return {"what": error.what, "where": error.where, "fix": error.fix}
 
 
 def sentence(error: TunesmithError, lang: str) -> str:
-    """One line, for a script's JSON or a card: what (where). Fix: ..."""
+    """One line, for a script's JSON or a card: "what (where). Fix: ..." in `lang`."""
     parts = said(error, lang)
-    text = parts["what"] + (f" ({parts['where']})" if parts["where"] else "")
-    if not parts["fix"]:
-        return text
-    label = translate(lang, "error.fix_label")
-    return f"{text} {label}{'' if label.endswith('：') else ' '}{parts['fix']}"
+    text = parts["what"].rstrip(".。")
+    if parts["where"]:
+        text = translate(lang, "error.at", what=text, where=parts["where"])
+    return translate(lang, "error.then", text=text, fix=parts["fix"]) if parts["fix"] else text

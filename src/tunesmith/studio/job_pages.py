@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from tunesmith.studio import i18n, job_process
+from tunesmith.studio.errors import PageError
 from tunesmith.studio.progress import ProgressReader, job_view, stream, summary
 from tunesmith.studio.rendering import page
 
@@ -80,6 +81,15 @@ def job_page(request: Request, job_id: str):
         events=events,
         log=job_process.log_tail(queue.job_folder(job_id)),
     )
+
+
+def queue_and_show(request: Request, command: list[str], **details) -> RedirectResponse:
+    """Queue `tunesmith COMMAND` and send the browser to its page."""
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is None:
+        raise PageError("queue_stopped", command=f"tunesmith {shlex.join(command)}")
+    job = jobs.submit(command, **details)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.get("/jobs/{job_id}/events")

@@ -46,7 +46,7 @@ class Job:
     cancel_requested: float | None = None
     resumed_from: str | None = None
     title_args: dict = field(default_factory=dict)
-    secret_env: list[str] = field(default_factory=list)  # workspace secrets in its environment
+    secret_env: dict = field(default_factory=dict)  # environment variable -> workspace secret
 
     @classmethod
     def read(cls, path: Path) -> Job:
@@ -85,13 +85,13 @@ class JobQueue:
         title: str,
         title_args: dict | None = None,
         run: str | None = None,
-        secret_env: tuple[str, ...] = (),
+        secret_env: dict | None = None,
     ) -> Job:
         """Queue `tunesmith COMMAND` (CLI arguments without `tunesmith`); it runs in the
         workspace folder when the jobs before it have ended."""
         job_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         job = Job(job_id, kind, title, [str(part) for part in command], str(run) if run else None)
-        job.title_args, job.secret_env = dict(title_args or {}), list(secret_env)
+        job.title_args, job.secret_env = dict(title_args or {}), dict(secret_env or {})
         self.job_folder(job_id).mkdir(parents=True)
         with self._cond:
             self.jobs[job_id] = job
@@ -197,7 +197,7 @@ class JobQueue:
     def _launch(self, job: Job) -> None:
         folder = self.job_folder(job.id)
         try:
-            env = {name: self.workspace.secret(name) or "" for name in job.secret_env}
+            env = {var: self.workspace.secret(name) or "" for var, name in job.secret_env.items()}
             process = proc.launch(folder, job.command, self.root, env)
         except OSError as exc:
             job.state, job.ended, job.error = "failed", time.time(), f"error: {exc}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +17,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.labeling.loop import FOLDER, LIMIT
 from tunesmith.studio import uploads
 from tunesmith.studio.errors import PageError, sentence
+from tunesmith.studio.job_pages import queue_and_show
 from tunesmith.studio.rendering import page
 from tunesmith.studio.run_files import load_run
 
@@ -24,6 +25,7 @@ router = APIRouter()
 KEY = "LABEL_STUDIO_API_KEY"  # the name `tunesmith label` reads the key from
 URL = "label_studio_url"
 DEFAULT_URL = "http://127.0.0.1:8080"
+CHECK_SECONDS = 10  # the check waits this long for an answer, not the SDK's two minutes
 
 
 @router.get("/runs/{name}/label")
@@ -31,17 +33,18 @@ def label_page(request: Request, name: str):
     return _render(request, name)
 
 
-def _render(request: Request, name: str, problem: str | None = None, status: int = 200):
+def _render(request: Request, name: str, problem: str | None = None, url: str | None = None):
     workspace = request.app.state.workspace
     run = load_run(workspace, name)
+    saved = workspace.secret(URL)
     return page(
         request,
         "label.html",
-        status_code=status,
+        status_code=400 if problem else 200,
         run=run,
         labels=run.task.label_studio_control is not None,
-        url=workspace.secret(URL) or DEFAULT_URL,
-        connected=bool(workspace.secret(KEY)),
+        url=url or saved or DEFAULT_URL,
+        connected=bool(saved and workspace.secret(_token(saved))),
         problem=problem,
         datasets=uploads.listing(workspace),
         limit=LIMIT,
@@ -49,33 +52,46 @@ def _render(request: Request, name: str, problem: str | None = None, status: int
     )
 
 
+def _token(url: str) -> str:
+    """The secret holding the token saved for `url`: a token only ever goes to its address."""
+    return f"label-studio-token {url}"
+
+
 @router.post("/runs/{name}/label/connection")
 async def connect(request: Request, name: str, url: str = Form(...), key: str = Form("")):
     """Check the address and key against Label Studio itself before keeping them."""
     from tunesmith.labeling import client
 
-    workspace, url, key = request.app.state.workspace, url.strip(), key.strip()
-    if not key and url == workspace.secret(URL):  # empty: keep the saved key, but never
-        key = workspace.secret(KEY) or ""  # send it to an address it was not saved for
+    workspace, url, key = request.app.state.workspace, url.strip().rstrip("/"), key.strip()
+    load_run(workspace, name)
+    key = key or workspace.secret(_token(url)) or ""  # empty: the one saved for this address
     try:
+        address = _address(url)
+        if address is None:
+            raise PageError("label_bad_url", url=url)
+        if address.username or address.password:  # it would show in commands and logs
+            raise PageError("label_url_login")
         if not key:
             raise PageError("label_no_key")
-        await run_in_threadpool(client.connect, url, key)
+        await run_in_threadpool(client.connect, url, key, CHECK_SECONDS)
     except TunesmithError as exc:  # what a user meets, in the page's words (not CLI flags)
-        said = {"--url": "label_unreachable", "--api-key": "label_key_refused"}.get(exc.where)
-        error = PageError(said, url=url) if said else exc
-        return _render(request, name, problem=sentence(error, request.state.lang), status=400)
-    workspace.save_secret(URL, url)
-    workspace.save_secret(KEY, key)
+        said = "label_key_refused" if exc.where == "--api-key" else "label_unreachable"
+        shown_as_is = isinstance(exc, PageError) or exc.where == "tunesmith label"  # no SDK
+        error = exc if shown_as_is else PageError(said, url=url)
+        problem = sentence(error, request.state.lang)
+        return _render(request, name, problem=problem, url=url)
+    workspace.save_secrets(**{URL: url, _token(url): key})
     return RedirectResponse(f"/runs/{quote(name)}/label#push", status_code=303)
 
 
 @router.post("/runs/{name}/label/push")
-def push(request: Request, name: str, dataset: str = Form(...), limit: int = Form(LIMIT)):
+def push(request: Request, name: str, dataset: str = Form(...), limit: str = Form(str(LIMIT))):
     workspace = request.app.state.workspace
     run = load_run(workspace, name)
+    if not limit.strip().isdigit() or int(limit) < 1:
+        raise PageError("label_limit", limit=limit)
     data = uploads.meta(uploads.folder(workspace, dataset))["path"]
-    command = ["label", "push", str(run.root), "--data", data, "--limit", str(max(1, limit))]
+    command = ["label", "push", str(run.root), "--data", data, "--limit", str(int(limit))]
     return _queued(request, run, command, "label.job_push")
 
 
@@ -86,19 +102,31 @@ def pull(request: Request, name: str, retrain: bool = Form(False)):
     return _queued(request, run, command, "label.job_pull")
 
 
+def _address(url: str):
+    """The parts of an http(s) address, or None for anything else (a broken one included)."""
+    try:
+        address = urlsplit(url)
+        address.port  # noqa: B018 - reading it checks it (a port past 65535 raises)
+    except ValueError:
+        return None
+    return address if address.scheme in ("http", "https") and address.hostname else None
+
+
 def _queued(request: Request, run, command: list[str], title: str) -> RedirectResponse:
-    workspace = request.app.state.workspace
-    if not workspace.secret(KEY):
+    """The job takes the address saved now and, when it starts, the token saved for that
+    address (in its environment): connecting elsewhere meanwhile sends no token astray."""
+    url = request.app.state.workspace.secret(URL)
+    if not url or not request.app.state.workspace.secret(_token(url)):
         raise PageError("label_not_connected")
-    job = request.app.state.jobs.submit(
-        [*command, "--url", workspace.secret(URL) or DEFAULT_URL],
+    return queue_and_show(
+        request,
+        [*command, "--url", url],
         kind="label",
         title=title,
         title_args={"run": run.name},
         run=str(run.root),
-        secret_env=(KEY,),
+        secret_env={KEY: _token(url)},
     )
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 def _pulls(folder) -> list[dict]:

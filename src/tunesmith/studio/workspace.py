@@ -38,16 +38,17 @@ class Workspace:
         except (OSError, ValueError):
             return None
 
-    def save_secret(self, name: str, value: str) -> None:
-        """Kept for the jobs that need it (given to them in their environment, never on their
-        command line, in job.json or on a page); readable by this user only."""
+    def save_secrets(self, **values: str) -> None:
+        """Kept for the jobs that need them (given to them in their environment, never on their
+        command line, in job.json or on a page), all in one write; readable by this user only."""
         try:
             kept = json.loads(self.secrets.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             kept = {}
-        kept[name] = value
+        kept |= values
         tmp = self.secrets.with_name(".secrets.json.tmp")
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)  # a leftover would keep its own mode
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             json.dump(kept, out)
         tmp.replace(self.secrets)

@@ -135,6 +135,7 @@
   }
 
   // what the page came with, drawn in one go; a job that had ended needs nothing more
+  $("job-log").scrollTop = $("job-log").scrollHeight;  // the latest lines (an error) in view
   const initial = JSON.parse($("job-events").textContent);
   initial.forEach(add);
   if (startedEnded) return;
