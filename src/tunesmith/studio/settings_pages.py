@@ -19,6 +19,7 @@ from tunesmith.errors import TunesmithError
 from tunesmith.studio import findings, settings_form, uploads
 from tunesmith.studio.errors import PageError
 from tunesmith.studio.i18n import translator
+from tunesmith.studio.job_pages import queue_and_show
 from tunesmith.studio.jobs import ACTIVE, WAITING
 from tunesmith.studio.rendering import page
 from tunesmith.studio.workspace import safe_name
@@ -78,14 +79,14 @@ def _submit(request: Request, dataset_id: str, values: dict):
     resolved = config.model_dump(mode="json", exclude={"out"})
     path.write_text(yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False), "utf-8")
     out = str(workspace.runs / name)
-    job = request.app.state.jobs.submit(
+    return queue_and_show(
+        request,
         ["train", info["path"], "--config", str(path), "--out", out],
         kind="train",
         title="settings.job_title",
         title_args={"name": name},
         run=out,
     )
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 def _render(request, dataset_id: str, typed: dict, errors: dict, status: int = 200):
